@@ -1,0 +1,45 @@
+"""The ``mindcommons`` command line: a thin layer; each command calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mindcommons.errors import MindcommonsError
+
+app = typer.Typer(
+    name="mindcommons",
+    help="Pool mental-health language data without moving it; audit language models on it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="State folder (default: $MINDCOMMONS_HOME or ~/.mindcommons)."),
+]
+
+
+def _register_commands() -> None:
+    # Each module adds its commands to ``app``; imported here so ``--help`` lists them all.
+    from mindcommons.cli import (  # noqa: F401
+        audit_cmd,
+        demo_cmd,
+        federation_cmd,
+        ingest_cmd,
+        synth_cmd,
+    )
+
+
+def main() -> None:
+    _register_commands()
+    try:
+        app()
+    except MindcommonsError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
