@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mindcommons.errors import ConfigError, InputError
 import mindcommons.instruments as instruments
+from mindcommons.errors import ConfigError, InputError
 from mindcommons.instruments import get_instrument, list_instruments, register_instrument_dir
 
 
