@@ -1,0 +1,171 @@
+"""SiteRepository: one site's records in SQLite or PostgreSQL, behind a small API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mindcommons.errors import ConfigError, InputError, PrerequisiteError
+from mindcommons.records import DatasetRecord, Record
+from mindcommons.repository import migrate
+from mindcommons.repository.evalitems import eval_items
+from mindcommons.repository.models import COUNTED_TABLES, Dataset, Participant
+from mindcommons.repository.store import BatchResult, store
+from mindcommons.settings import Settings, validate_site_name
+from mindcommons.tasks.base import EvalItem
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+        engine = create_engine(parsed)
+    except ArgumentError as err:
+        raise ConfigError(f"database URL '{url}' is not valid: {err}") from err
+    except ModuleNotFoundError as err:
+        raise PrerequisiteError(
+            f"the database driver '{err.name}' is not installed; for PostgreSQL run "
+            "pip install 'mindcommons[postgres]'"
+        ) from err
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+class SiteRepository:
+    """A site's repository. Open with ``SiteRepository.open(url)`` or ``for_site``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SiteRepository:
+        """Connect to ``url`` and migrate the schema to the newest revision."""
+        engine = _create_engine(url)
+        shown = engine.url.render_as_string(hide_password=True)
+        try:
+            migrate.upgrade(engine)
+        except OperationalError as err:
+            engine.dispose()
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            hint = ""
+            if engine.dialect.name == "postgresql":
+                hint = " (is PostgreSQL running and does the database exist? scripts/pg.sh start)"
+            raise PrerequisiteError(f"cannot open repository {shown}: {reason}{hint}") from err
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @classmethod
+    def for_site(cls, settings: Settings, site: str) -> SiteRepository:
+        """The repository of ``site`` under ``settings`` (one SQLite file per site by default)."""
+        url = settings.site_db_url(site)
+        if make_url(url).get_backend_name() == "sqlite":
+            settings.site_dir(site).mkdir(parents=True, exist_ok=True)
+        return cls.open(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def store_batch(
+        self,
+        site: str,
+        dataset: DatasetRecord,
+        records: Sequence[Record],
+        *,
+        source: str,
+    ) -> BatchResult:
+        """Store ``records`` of ``dataset`` at ``site`` in one transaction, all or nothing.
+
+        Records already stored with identical content count as ``unchanged``; a record
+        whose natural key is stored with different content raises ``InputError`` and
+        nothing is written.
+        """
+        validate_site_name(site)
+        try:
+            with Session(self.engine) as session, session.begin():
+                return store(session, site, dataset, records, source=source)
+        except InputError:
+            raise
+        except IntegrityError as err:
+            raise InputError(
+                "the batch clashes with rows written at the same time by another process; "
+                f"nothing was stored, try again ({_first_line(err)})",
+                record=f"batch from {source}",
+            ) from err
+        except (SQLAlchemyError, OverflowError) as err:
+            raise InputError(
+                f"the database refused the batch: {_first_line(err)}; nothing was stored",
+                record=f"batch from {source}",
+            ) from err
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: site, dataset, participant, document, measure, signal, outcome."""
+        with Session(self.engine) as session:
+            return {
+                name: int(session.scalar(select(func.count()).select_from(model)) or 0)
+                for name, model in COUNTED_TABLES.items()
+            }
+
+    def participant_ids(self, dataset: str | None = None) -> set[str]:
+        """Participant ids stored (in one dataset, or in all)."""
+        stmt = select(Participant.participant_id)
+        if dataset is not None:
+            stmt = stmt.join(Dataset, Participant.dataset_id == Dataset.id).where(
+                Dataset.name == dataset
+            )
+        with Session(self.engine) as session:
+            return set(session.scalars(stmt))
+
+    def eval_items(
+        self,
+        instrument: str = "PHQ-9",
+        kinds: Sequence[str] = ("clinical_note", "therapy_transcript"),
+        limit: int | None = None,
+        seed: int = 0,
+        max_days: int = 30,
+    ) -> list[EvalItem]:
+        """Documents of ``kinds`` paired with the same participant's ``instrument`` measure.
+
+        The measure nearest in date (ties: the earlier) within ``max_days`` is used;
+        documents without one are skipped. Order: by document id, then shuffled with
+        ``seed``; then the first ``limit``.
+        """
+        with Session(self.engine) as session:
+            return eval_items(
+                session,
+                instrument=instrument,
+                kinds=kinds,
+                limit=limit,
+                seed=seed,
+                max_days=max_days,
+            )
+
+
+def _first_line(err: Exception) -> str:
+    orig = getattr(err, "orig", None)
+    text = str(orig if orig is not None else err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
