@@ -1,0 +1,1 @@
+"""Federation: local Flower launcher (up/status/down), site job handler, job runner."""

@@ -1,0 +1,99 @@
+"""Coordinator-side logic of a federated job: plan, collect site replies, pool, report.
+
+Plain Python (no Flower import) so it can be tested and reused by the local mode; the
+Flower ServerApp in ``server_app.py`` only moves messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mindcommons.settings import Settings
+
+JOB_KEYS = ("job", "task", "model", "base_url", "limit", "seed", "n_boot", "run_id", "hold_seconds")
+
+
+@dataclass
+class JobOutcome:
+    """Everything the coordinator learned from one job round (numbers, names, reasons)."""
+
+    run_id: str
+    job: dict[str, Any]
+    mode: str  # "federated" | "local"
+    payloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # site -> numbers
+    missing: dict[str, str] = field(default_factory=dict)  # site -> reason
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    seconds: float = 0.0
+
+    def record_reply(self, reply: dict[str, Any]) -> None:
+        site = str(reply.get("site", "?"))
+        if reply.get("status") == "ok":
+            self.payloads[site] = dict(reply.get("payload", {}))
+        else:
+            self.missing[site] = str(reply.get("reason") or reply.get("status") or "failed")
+
+
+def job_from_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The job message content from a Flower run config (keys with '-' become '_')."""
+    flat = {str(k).replace("-", "_"): v for k, v in cfg.items()}
+    return {k: flat[k] for k in JOB_KEYS if k in flat}
+
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    return settings.reports_dir() / run_id
+
+
+def finish(settings: Settings, outcome: JobOutcome) -> Path:
+    """Pool (for evaluation jobs), write the report and ``result.json``; return result.json."""
+    out = run_dir(settings, outcome.run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "run_id": outcome.run_id,
+        "mode": outcome.mode,
+        "job": outcome.job,
+        "started": outcome.started,
+        "seconds": round(outcome.seconds, 3),
+        "sites_ok": sorted(outcome.payloads),
+        "missing": dict(sorted(outcome.missing.items())),
+        "report": None,
+    }
+    if outcome.job.get("job") == "evaluate" and outcome.payloads:
+        result["report"] = str(_write_eval_report(settings, outcome, out))
+    else:
+        result["payloads"] = outcome.payloads
+    path = out / "result.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def _write_eval_report(settings: Settings, outcome: JobOutcome, out: Path) -> Path:
+    from mindcommons import metrics, report
+
+    stats = {site: metrics.SiteStats.from_payload(p) for site, p in outcome.payloads.items()}
+    pooled = metrics.pool(stats)
+    info = report.RunInfo(
+        run_id=outcome.run_id,
+        mode=outcome.mode,
+        task=str(outcome.job.get("task", "")),
+        model=str(outcome.job.get("model", "")),
+        sites=sorted(outcome.payloads),
+        missing_sites=dict(sorted(outcome.missing.items())),
+        seed=int(outcome.job.get("seed", 0)),
+        limit=int(outcome.job.get("limit", 0) or 0) or None,
+        started=outcome.started,
+        seconds=round(outcome.seconds, 3),
+        versions=report.package_versions(),
+    )
+    return report.write_report(info, pooled, out)
+
+
+def read_result(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    path = run_dir(settings, run_id) / "result.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
