@@ -148,19 +148,15 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _shown(column: str, value: object) -> str:
-    return "(text differs)" if column == "content_hash" else repr(value)
-
-
 def _conflict(label: str, column: str, stored: object, new: object, *, where: str) -> InputError:
-    col = "text" if column == "content_hash" else column
-    detail = (
-        f"conflicts with {where}: {col} is {_shown(column, new)} in this batch "
-        f"but {_shown(column, stored)} already"
-        if column != "content_hash"
-        else f"conflicts with {where}: the text differs"
+    """Same natural key, different content. Document text is never echoed, only said to differ."""
+    if column == "content_hash":
+        return InputError(f"conflicts with {where}: the text differs", record=label, field="text")
+    there = "the stored one" if where == "stored data" else "the other one"
+    detail = f"conflicts with {where}: {column} is {new!r} here but {stored!r} in {there}"
+    return InputError(
+        detail, record=label, field=column, expected="identical content for the same record"
     )
-    return InputError(detail, record=label, field=col)
 
 
 def _first_difference(
