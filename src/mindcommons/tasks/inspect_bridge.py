@@ -237,6 +237,9 @@ def run_inspect(
             max_tasks=1,
             sandbox=None,
             score_display=False,
+            log_realtime=False,  # no sample buffer (with text) in inspect's user data dir
+            ctl_server=False,  # no control-channel socket
+            acp_server=False,
             fail_on_error=True,
         )
     finally:

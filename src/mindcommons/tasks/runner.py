@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mindcommons.errors import InputError
+from mindcommons.errors import ConfigError, InputError
+from mindcommons.instruments import get_instrument
 from mindcommons.models.base import ModelBackend
 from mindcommons.tasks.base import EvalItem, SampleResult
 from mindcommons.tasks.spec import TaskSpec
@@ -15,7 +15,10 @@ Progress = Callable[[int, int], None]
 
 
 def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    try:
+        return get_instrument(name).key
+    except ConfigError:
+        return name
 
 
 def check_items(spec: TaskSpec, items: Sequence[EvalItem]) -> None:
