@@ -290,9 +290,14 @@ def test_payload_round_trip_json_and_flower() -> None:
     assert back.n_levels == stats.n_levels and back.seed == stats.seed
     assert pool({"s": back}).to_dict() == pool({"s": stats}).to_dict()
     from flwr.app import MetricRecord
+    from flwr.common.serde import metric_record_from_proto, metric_record_to_proto
 
-    record = MetricRecord(payload)
-    assert SiteStats.from_payload(dict(record.items())).n == 30
+    wire_bytes = metric_record_to_proto(MetricRecord(payload)).SerializeToString()
+    proto = type(metric_record_to_proto(MetricRecord({})))()
+    proto.ParseFromString(wire_bytes)
+    received = SiteStats.from_payload(dict(metric_record_from_proto(proto).items()))
+    assert np.array_equal(received.replicates, stats.replicates)
+    assert received.n == 30
 
 
 def test_payload_holds_no_text_or_ids() -> None:

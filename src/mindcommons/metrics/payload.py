@@ -71,7 +71,7 @@ def _int(payload: Mapping[str, object], key: str, minimum: int) -> int:
 def _int_list(payload: Mapping[str, object], key: str, length: int | None) -> list[int]:
     value = payload[key]
     expected = "a list of non-negative integers" + (f" of length {length}" if length else "")
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         raise InputError(f"got {type(value).__name__}", record=_WHERE, field=key, expected=expected)
     out: list[int] = []
     for v in value:
