@@ -229,7 +229,25 @@ def _empty_required(folder: Path) -> tuple[str, str]:
     return "measures.csv, line 3, field 'date'", "required value is empty"
 
 
+def _fhir_bad_kind(folder: Path) -> tuple[str, str]:
+    bundle = fhir_bundle()
+    bundle["entry"][2]["resource"]["type"]["coding"][0]["code"] = "letter"
+    (folder / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
+    where = "bundle.json, record entry 2 (DocumentReference/d9), field 'type.coding[0].code'"
+    return where, "clinical_note"
+
+
+def _fhir_answer_4(folder: Path) -> tuple[str, str]:
+    bundle = fhir_bundle()
+    bundle["entry"][1]["resource"]["item"][3]["answer"] = [{"valueInteger": 4}]
+    (folder / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
+    where = "bundle.json, record entry 1 (QuestionnaireResponse/q1), field 'items[3]'"
+    return where, "expected 0-3"
+
+
 BAD_INPUTS = {
+    "fhir-bad-kind": _fhir_bad_kind,
+    "fhir-answer-4": _fhir_answer_4,
     "missing-column": _missing_column,
     "broken-json": _broken_json,
     "unsupported-fhir": _unsupported_fhir,

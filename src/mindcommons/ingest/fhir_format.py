@@ -209,6 +209,43 @@ CONVERTERS: dict[str, tuple[Converter, type[Record]]] = {
 }
 """Resource type -> (converter to record fields, record type). Add here to support more."""
 
+FHIR_PATHS: dict[str, dict[str, str]] = {
+    "Patient": {
+        "participant_id": "id",
+        "country": "address[0].country",
+        "primary_language": "communication[0].language.coding[0].code",
+        "age_band": "extension(age-band)",
+        "ethnicity_local": "extension(ethnicity-local)",
+        "ethnicity_category": "extension(ethnicity-category)",
+    },
+    "QuestionnaireResponse": {"participant_id": "subject", "date": "authored"},
+    "Observation": {
+        "participant_id": "subject",
+        "name": "code.coding[0].code",
+        "unit": "valueQuantity.unit",
+        "value": "valueQuantity.value",
+        "time": "effectiveDateTime",
+    },
+    "DocumentReference": {
+        "participant_id": "subject",
+        "document_id": "id",
+        "kind": "type.coding[0].code",
+        "language": "content[0].attachment.language",
+        "text": "content[0].attachment.data",
+        "deid_status": f"meta.tag({fc.DEID_STATUS_SYSTEM})",
+    },
+}
+"""Record field -> where it sits in the resource, so errors name the FHIR element."""
+
+
+def _fhir_field(kind: str, err: InputError) -> InputError:
+    path = FHIR_PATHS.get(kind, {}).get(err.field or "")
+    if path is None:
+        return err
+    return InputError(
+        err.detail, file=err.file, record=err.record, field=path, expected=err.expected
+    )
+
 
 class FhirBundleFormat:
     """Parser for FHIR R4 Bundles in ``*.json`` files, validated with ``fhir.resources``."""
@@ -280,9 +317,13 @@ class FhirBundleFormat:
                 if not resource.id:
                     raise where.error(f"the {kind} has no id", field="id", expected="an id")
                 data = convert(resource, where, patients)
-                record = typing.cast(Record, build(model, data, where))
             except InputError as err:
                 issues.add(err)
+                continue
+            try:
+                record = typing.cast(Record, build(model, data, where))
+            except InputError as err:
+                issues.add(_fhir_field(kind, err))
                 continue
             yield where, record
 
