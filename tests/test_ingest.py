@@ -380,3 +380,40 @@ def test_cli_error_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == InputError.exit_code
     assert "Traceback" not in out.stderr
     assert "measures.csv, line 4, field 'items[3]'" in out.stderr.splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two synthetic sites written by mindcommons.synth in all three formats."""
+    from mindcommons.synth import generate
+
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, sites=2, patients=12, seed=3)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "fhir"])
+def test_synthetic_site_ingests_in_each_format(
+    fmt: str, synthetic: Path, repo: SiteRepository
+) -> None:
+    report = ingest_path(synthetic / "site-a" / fmt, "site-a", repo=repo)
+    counts = repo.counts()
+    for kind in ("participant", "document", "measure", "signal"):
+        assert report.inserted[kind] > 0
+        assert counts[kind] == report.inserted[kind]
+    assert report.inserted["participant"] == 12
+    again = ingest_path(synthetic / "site-a" / fmt, "site-a", repo=repo)
+    assert again.total_inserted == 0
+    assert repo.counts() == counts
+
+
+def test_csv_then_fhir_of_the_same_site_changes_nothing(
+    synthetic: Path, repo: SiteRepository
+) -> None:
+    first = ingest_path(synthetic / "site-b" / "csv", "site-b", repo=repo)
+    counts = repo.counts()
+    for fmt in ("fhir", "jsonl"):
+        second = ingest_path(synthetic / "site-b" / fmt, "site-b", repo=repo)
+        assert second.total_inserted == 0, (fmt, second.inserted)
+        assert sum(second.unchanged.values()) == sum(first.inserted.values())
+    assert repo.counts() == counts
