@@ -31,16 +31,24 @@ class Vocab:
     def choose(self, rng: random.Random, section: str, key: str) -> str:
         return rng.choice(self.phrases(section, key))
 
-    def _item(self, instrument: str, item: int) -> Mapping[str, Any]:
+    def item_phrases(self, instrument: str, item: int) -> Mapping[str, Any]:
+        """The phrase block of one item: ``third``, ``first``, ``absent_*``, ``ask``."""
         return cast(Mapping[str, Any], self._data["items"][instrument][str(item)])
+
+    def frequencies(self, instrument: str, item: int, level: int) -> Sequence[str]:
+        """How often, in words, for ``level`` 1-3 (an item may override the shared list)."""
+        shared = self._data["frequency"]
+        return cast(
+            Sequence[str], self.item_phrases(instrument, item).get("frequency", shared)[str(level)]
+        )
 
     def ask(self, rng: random.Random, instrument: str, item: int) -> str:
         """A therapist's question about an item."""
-        return str(rng.choice(self._item(instrument, item)["ask"]))
+        return str(rng.choice(self.item_phrases(instrument, item)["ask"]))
 
     def absent(self, rng: random.Random, instrument: str, item: int, voice: Voice) -> str:
         """A sentence saying the symptom is absent (level 0)."""
-        return str(rng.choice(self._item(instrument, item)[f"absent_{voice}"]))
+        return str(rng.choice(self.item_phrases(instrument, item)[f"absent_{voice}"]))
 
     def present(
         self,
@@ -54,10 +62,9 @@ class Vocab:
         """A sentence describing the symptom at ``level`` (1-3): template + symptom + frequency."""
         if not 1 <= level <= 3:
             raise ValueError(f"level {level} has no 'present' phrasing (expected 1-3)")
-        entry = self._item(instrument, item)
+        entry = self.item_phrases(instrument, item)
         symptom = rng.choice(entry[voice])
-        frequencies = entry.get("frequency", self._data["frequency"])
-        frequency = rng.choice(frequencies[str(level)])
+        frequency = rng.choice(self.frequencies(instrument, item, level))
         return str(rng.choice(templates).format(symptom=symptom, frequency=frequency))
 
     def phrase(
