@@ -94,7 +94,10 @@ def baseline(url: str, records: list[Record]) -> float:
         conn.execute(
             insert(Participant), [{"dataset_id": ds_id, **p.model_dump()} for p in participants]
         )
-        pk = dict(conn.execute(select(Participant.participant_id, Participant.id)).tuples().all())
+        pk = {
+            pid: id_
+            for pid, id_ in conn.execute(select(Participant.participant_id, Participant.id))
+        }
         rows: dict[Any, list[dict[str, Any]]] = {Document: [], Measure: [], Signal: [], Outcome: []}
         for r in records:
             if isinstance(r, DocumentRecord):

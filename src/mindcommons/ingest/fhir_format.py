@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import typing
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ Converter = Callable[[Any, Locator, dict[str, str]], dict[str, Any]]
 SUPPORTED = ("Patient", "QuestionnaireResponse", "Observation", "DocumentReference")
 
 
+@cache
 def _resource_class(name: str) -> Any:
     """The fhir.resources R4 (R4B package) model class for a resource type."""
     from fhir.resources.R4B import get_fhir_model_class
