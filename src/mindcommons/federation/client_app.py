@@ -28,7 +28,9 @@ def _job_reply(message: Message, context: Any) -> Message:
     site, home = _site(context)
     job = dict(message.content["job"]) if "job" in message.content else {}
     out = run_site_job(site, home, job)
-    meta = ConfigRecord({"site": site, "status": out["status"], "reason": out["reason"]})
+    meta = ConfigRecord(
+        {"site": site, "status": out["status"], "reason": out["reason"], "seconds": out["seconds"]}
+    )
     return Message(
         RecordDict({"reply": meta, "metrics": MetricRecord(out["payload"])}), reply_to=message
     )

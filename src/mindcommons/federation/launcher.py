@@ -71,6 +71,11 @@ def state_path(settings: Settings) -> Path:
     return settings.federation_dir() / "state.json"
 
 
+def node_cache_path(settings: Settings) -> Path:
+    """node id -> site map the ServerApp keeps while the federation is up."""
+    return settings.federation_dir() / "nodes.json"
+
+
 def read_state(settings: Settings) -> FederationState | None:
     path = state_path(settings)
     if not path.exists():
@@ -161,6 +166,7 @@ def up(
     fed = settings.federation_dir()
     log_dir, flwr_root = fed / "logs", fed / "flwr"
     log_dir.mkdir(parents=True, exist_ok=True)
+    node_cache_path(settings).unlink(missing_ok=True)
     home = settings.resolved_home()
     link_port = free_port()
     cli_home = flwr_root / "cli"
@@ -279,6 +285,7 @@ def down(settings: Settings, *, grace: float = 10.0) -> list[int]:
             _signal_group(pid, signal.SIGKILL)
     _reap(pids)
     state_path(settings).unlink(missing_ok=True)
+    node_cache_path(settings).unlink(missing_ok=True)
     return pids
 
 

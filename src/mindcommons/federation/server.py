@@ -70,25 +70,44 @@ def finish(settings: Settings, outcome: JobOutcome) -> Path:
     return path
 
 
+def describe_model(job: dict[str, Any]) -> dict[str, str]:
+    """Model identity for the report, from the coordinator's own copy (no site data)."""
+    from mindcommons.federation.site import model_options
+    from mindcommons.models import load_model
+
+    spec = str(job.get("model", "embedded"))
+    try:
+        model = load_model(spec, **model_options(job))
+    except Exception as err:  # the coordinator may lack the model file; sites still ran it
+        return {"spec": spec, "note": f"not described here ({type(err).__name__})"}
+    try:
+        return {"spec": spec, **model.describe()}
+    finally:
+        model.close()
+
+
 def _write_eval_report(settings: Settings, outcome: JobOutcome, out: Path) -> Path:
-    from mindcommons import metrics, report
+    from mindcommons import metrics, report, tasks
 
     stats = {site: metrics.SiteStats.from_payload(p) for site, p in outcome.payloads.items()}
     pooled = metrics.pool(stats)
+    task = str(outcome.job.get("task", "phq9"))
     info = report.RunInfo(
         run_id=outcome.run_id,
-        mode=outcome.mode,
-        task=str(outcome.job.get("task", "")),
-        model=str(outcome.job.get("model", "")),
-        sites=sorted(outcome.payloads),
-        missing_sites=dict(sorted(outcome.missing.items())),
-        seed=int(outcome.job.get("seed", 0)),
-        limit=int(outcome.job.get("limit", 0) or 0) or None,
+        task=task,
+        instrument=tasks.TASKS.get(task).instrument,
+        mode="local" if outcome.mode == "local" else "federated",
+        model=describe_model(outcome.job),
+        sites_requested=sorted({*outcome.payloads, *outcome.missing}),
+        sites_missing=dict(sorted(outcome.missing.items())),
         started=outcome.started,
-        seconds=round(outcome.seconds, 3),
-        versions=report.package_versions(),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        wall_seconds=round(outcome.seconds, 3),
+        limit_per_site=int(outcome.job.get("limit", 0) or 0) or None,
+        seed=int(outcome.job.get("seed", 0) or 0),
     )
-    return report.write_report(info, pooled, out)
+    path: Path = report.write_report(info, pooled, out)
+    return path
 
 
 def read_result(settings: Settings, run_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from mindcommons.federation.launcher import node_cache_path
 from mindcommons.federation.server import JobOutcome, finish, job_from_config
 from mindcommons.settings import load_settings
 
@@ -32,6 +33,20 @@ def _dump(path: str, kind: str, msg: Message) -> None:
 def _short(reason: str | None) -> str:
     first = (reason or "").strip().splitlines()[-1:] or ["unknown"]
     return first[0][:200]
+
+
+def _site_map(grid: Grid, cache: Path, timeout: float, dump: str) -> dict[int, str]:
+    """node id -> site for the online nodes; ask only nodes not seen before (cached)."""
+    known: dict[int, str] = {}
+    if cache.exists():
+        known = {int(k): str(v) for k, v in json.loads(cache.read_text("utf-8")).items()}
+    nodes = list(grid.get_node_ids())
+    new = [n for n in nodes if n not in known]
+    if new:
+        known.update(_ask_sites(grid, new, timeout, dump))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({str(k): v for k, v in known.items()}), "utf-8")
+    return {n: known[n] for n in nodes if n in known}
 
 
 def _ask_sites(grid: Grid, nodes: list[int], timeout: float, dump: str) -> dict[int, str]:
@@ -62,8 +77,7 @@ def main(grid: Grid, context: Any) -> None:
     q_timeout = float(cfg.get("query-timeout", 60.0))
     timeout = float(cfg.get("timeout", 600.0))
 
-    nodes = list(grid.get_node_ids())
-    site_of = _ask_sites(grid, nodes, q_timeout, dump)
+    site_of = _site_map(grid, node_cache_path(settings), q_timeout, dump)
     chosen = {n: s for n, s in site_of.items() if not wanted or s in wanted}
     for site in wanted:
         if site not in chosen.values():

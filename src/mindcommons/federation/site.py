@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 import tomllib
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mindcommons.errors import ConfigError, MindcommonsError, PolicyError
+from mindcommons.errors import ConfigError, PolicyError, PrerequisiteError
 from mindcommons.registry import Registry
 from mindcommons.settings import Settings, load_settings, validate_site_name
 
@@ -80,9 +81,10 @@ def numeric_payload(payload: dict[str, Any]) -> dict[str, int | float | list[int
 
 
 def run_site_job(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
-    """Run one job at ``site``; return ``{"site", "status", "reason", "payload"}``.
+    """Run one job at ``site``; return ``{"site", "status", "reason", "seconds", "payload"}``.
 
     ``status`` is "ok", "refused" (policy) or "error"; ``payload`` holds only numbers.
+    Errors are reported by kind only: a traceback could quote site data.
     """
     validate_site_name(site)
     kind = str(job.get("job", ""))
@@ -95,18 +97,34 @@ def run_site_job(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
         handler = JOB_TYPES.get(kind)
         payload = numeric_payload(handler(site, settings, job))
     except PolicyError as err:
-        return {"site": site, "status": "refused", "reason": str(err), "payload": {}}
-    except MindcommonsError as err:
-        return {"site": site, "status": "error", "reason": f"error: {err}", "payload": {}}
-    except Exception as err:  # never leak a traceback (it may quote data) across the wire
-        return {
-            "site": site,
-            "status": "error",
-            "reason": f"error: {type(err).__name__} at {site}",
-            "payload": {},
-        }
-    payload["site_seconds"] = round(time.perf_counter() - started, 3)
-    return {"site": site, "status": "ok", "reason": "", "payload": payload}
+        return _reply(site, "refused", str(err), started)
+    except (ConfigError, PrerequisiteError) as err:  # about settings, never about data
+        _log_locally(site_dir, kind)
+        return _reply(site, "error", f"error at {site}: {err}", started)
+    except Exception as err:  # a message or traceback could quote data: send the kind only
+        _log_locally(site_dir, kind)
+        reason = f"{type(err).__name__} at {site} (details in the site's logs/jobs.log)"
+        return _reply(site, "error", reason, started)
+    return _reply(site, "ok", "", started, payload)
+
+
+def _log_locally(site_dir: Path, kind: str) -> None:
+    """Keep the full traceback in the site's own folder."""
+    logs = site_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "jobs.log").open("a", encoding="utf-8") as out:
+        out.write(f"--- job '{kind}' failed at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        out.write(traceback.format_exc())
+
+
+def _reply(
+    site: str, status: str, reason: str, started: float, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    seconds = round(time.perf_counter() - started, 3)
+    return {
+        "site": site, "status": status, "reason": reason, "seconds": seconds,
+        "payload": payload or {},
+    }  # fmt: skip
 
 
 @JOB_TYPES.register("count")
@@ -117,14 +135,14 @@ def _count_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, 
     hold = float(job.get("hold_seconds", 0) or 0)
     if hold > 0:  # simulate a long job (used to test site dropouts)
         time.sleep(min(hold, 600.0))
-    repo = SiteRepository.for_site(settings, site)
-    try:
-        counts = repo.counts()
-    finally:
-        close = getattr(repo, "close", None)
-        if callable(close):
-            close()
-    return {k: int(v) for k, v in counts.items()}
+    with SiteRepository.for_site(settings, site) as repo:
+        return {k: int(v) for k, v in repo.counts().items()}
+
+
+def model_options(job: dict[str, Any]) -> dict[str, Any]:
+    """Backend options carried by a job (only those set)."""
+    base_url = str(job.get("base_url", "") or "")
+    return {"base_url": base_url} if base_url else {}
 
 
 @JOB_TYPES.register("evaluate")
@@ -138,23 +156,19 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
     spec = tasks.TASKS.get(task_name)
     limit = int(job.get("limit", 0) or 0) or None
     seed = int(job.get("seed", 0) or 0)
-    repo = SiteRepository.for_site(settings, site)
-    try:
+    with SiteRepository.for_site(settings, site) as repo:
         items = repo.eval_items(instrument=spec.instrument, limit=limit, seed=seed)
-    finally:
-        close = getattr(repo, "close", None)
-        if callable(close):
-            close()
-    base_url = str(job.get("base_url", "")) or None
-    model = load_model(str(job.get("model", "embedded")), base_url=base_url)
-    run_id = str(job.get("run_id", "run"))
-    log_dir = settings.site_dir(site) / "logs" / run_id  # stays at the site
+    model = load_model(str(job.get("model", "embedded")), **model_options(job))
+    log_dir = settings.site_dir(site) / "logs" / str(job.get("run_id", "run"))  # stays here
     try:
         results = tasks.run_local(task_name, items, model, log_dir=log_dir, seed=seed)
     finally:
         model.close()
     stats = metrics.site_stats(
-        results, instrument=spec.instrument, n_boot=int(job.get("n_boot", 1000)), seed=seed
+        results,
+        instrument=spec.instrument,
+        n_boot=int(job.get("n_boot", 1000)),
+        seed=metrics.site_seed(seed, site),
     )
     payload: dict[str, Any] = stats.to_payload()
     metrics.assert_numeric_payload(payload)
