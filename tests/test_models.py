@@ -78,6 +78,21 @@ def test_embedded_generate_usage_and_determinism(embedded: ModelBackend) -> None
     assert "paris" in first.text.lower()
 
 
+def test_embedded_prefix_reuse_gives_same_output(embedded: ModelBackend) -> None:
+    from mindcommons.models.embedded import EmbeddedModel
+
+    system = Message("system", "You are a careful assistant. Answer briefly.")
+    first = [system, Message("user", "Name a colour of the sky.")]
+    second = [system, Message("user", "Name a fruit that is yellow.")]
+    config = GenerateConfig(max_tokens=16)
+    fresh = EmbeddedModel(n_threads=2, reuse_prefix=False)  # same llama.cpp instance
+    assert fresh.llama is getattr(embedded, "llama", None)
+    expected = fresh.generate(second, config)
+    embedded.generate(first, config)  # leaves the shared system prefix in the KV cache
+    reused = embedded.generate(second, config)
+    assert reused.text == expected.text and reused.usage == expected.usage
+
+
 def test_embedded_describe(embedded: ModelBackend) -> None:
     info = embedded.describe()
     assert info["backend"] == "embedded"

@@ -116,6 +116,7 @@ class EmbeddedModel:
         n_ctx: int = DEFAULT_N_CTX,
         n_threads: int | None = None,
         seed: int = 0,
+        reuse_prefix: bool = True,
     ) -> None:
         self.path = Path(model_path) if model_path else embedded_model_path()
         if not self.path.is_file():
@@ -124,6 +125,11 @@ class EmbeddedModel:
             raise ConfigError(f"n_ctx={n_ctx} is too small (expected at least 64)")
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads or os.cpu_count() or 1)
+        # llama.cpp keeps the KV cache of the previous call and re-evaluates only the part
+        # of the new prompt after the common prefix. On the CPU backend each token's
+        # activations do not depend on how tokens were batched, so the output is the same
+        # as from an empty cache (tested); reuse_prefix=False starts from an empty cache.
+        self.reuse_prefix = reuse_prefix
         self._loaded: _Loaded | None = _load(self.path, self.n_ctx, self.n_threads, seed)
 
     @property
@@ -162,8 +168,8 @@ class EmbeddedModel:
         start = time.perf_counter()
         with loaded.lock:
             payload, truncated = self._fit(loaded, messages, self.n_ctx - config.max_tokens)
-            # Start from an empty KV cache so the output depends on the input only.
-            loaded.llm.reset()
+            if not self.reuse_prefix:
+                loaded.llm.reset()
             response = loaded.llm.create_chat_completion(messages=payload, **kwargs)
         seconds = time.perf_counter() - start
         choice = response["choices"][0]
