@@ -296,7 +296,8 @@ def _without_time(result: SampleResult) -> SampleResult:
 def test_real_embedded_model_inspect_equals_direct(tmp_path: Path, offline: Path) -> None:
     from mindcommons.models import load_model
 
-    model = load_model("embedded")
+    # one thread: llama.cpp's spinning threads slow ~15x when the 2 cores are shared
+    model = load_model("embedded", n_threads=1)
     items = [item("n1", NOTE_EN), item("n2", NOTE_ES, "es")]
     via_inspect = run_local("phq9", items, model, log_dir=tmp_path / "logs", seed=0)
     direct = run_task_direct("phq9", items, model, log_dir=tmp_path / "logs", seed=0)

@@ -23,5 +23,5 @@ GAD7 = QuestionnaireTask(
         (3, "I worry about everything all day"),
         *((0, "") for _ in range(4)),
     ),
-    max_tokens=400,
+    max_tokens=448,
 )

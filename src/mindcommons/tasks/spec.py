@@ -53,7 +53,7 @@ class QuestionnaireTask:
     document_kinds: tuple[str, ...] = ALL_KINDS
     min_answer: int = 0
     max_answer: int = 3
-    max_tokens: int = 512
+    max_tokens: int = 576  # 9 x (~40-token evidence + ~17 structure); measured 170-310
 
     @property
     def n_items(self) -> int:
