@@ -306,3 +306,17 @@ def test_openai_real_server(server_url: str, embedded: ModelBackend) -> None:
     )
     assert isinstance(json.loads(gen.text)["answer"], int)
     model.close()
+
+
+def test_thread_count_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mindcommons.errors import ConfigError
+    from mindcommons.models.embedded import _threads
+
+    monkeypatch.setenv("MINDCOMMONS_MODEL_THREADS", "1")
+    assert _threads(None) == 1
+    assert _threads(3) == 3
+    monkeypatch.setenv("MINDCOMMONS_MODEL_THREADS", "zero")
+    with pytest.raises(ConfigError, match="MINDCOMMONS_MODEL_THREADS"):
+        _threads(None)
+    monkeypatch.delenv("MINDCOMMONS_MODEL_THREADS")
+    assert _threads(None) >= 1

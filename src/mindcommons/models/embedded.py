@@ -106,6 +106,24 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
         return loaded
 
 
+def _threads(requested: int | None) -> int:
+    """Threads for llama.cpp: the argument, else ``MINDCOMMONS_MODEL_THREADS``, else all cores.
+
+    The local federation runs one model per site on one machine and sets the variable so
+    their threads do not oversubscribe the cores (llama.cpp slows >10x when they do).
+    """
+    if requested:
+        return int(requested)
+    env = os.environ.get("MINDCOMMONS_MODEL_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ConfigError(
+                f"MINDCOMMONS_MODEL_THREADS={env!r} is not valid (expected a positive integer)"
+            )
+        return int(env)
+    return os.cpu_count() or 1
+
+
 class EmbeddedModel:
     """A GGUF chat model run by llama.cpp in this process (shared per path and options)."""
 
@@ -124,7 +142,7 @@ class EmbeddedModel:
         if n_ctx < 64:
             raise ConfigError(f"n_ctx={n_ctx} is too small (expected at least 64)")
         self.n_ctx = int(n_ctx)
-        self.n_threads = int(n_threads or os.cpu_count() or 1)
+        self.n_threads = _threads(n_threads)
         # llama.cpp keeps the KV cache of the previous call and re-evaluates only the part
         # of the new prompt after the common prefix. On the CPU backend each token's
         # activations do not depend on how tokens were batched, so the output is the same
