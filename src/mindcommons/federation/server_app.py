@@ -56,11 +56,20 @@ def _ask_sites(grid: Grid, nodes: list[int], timeout: float, dump: str) -> dict[
         for n in nodes
     ]  # fmt: skip
     found: dict[int, str] = {}
-    for reply in grid.send_and_receive(msgs, timeout=timeout):
+    replies = list(grid.send_and_receive(msgs, timeout=timeout))
+    for reply in replies:
         _dump(dump, "site", reply)
         if not reply.has_error() and "site" in reply.content:
-            found[reply.metadata.src_node_id] = str(reply.content["site"]["site"])
+            found[_origin(reply, msgs)] = str(reply.content["site"]["site"])
     return found
+
+
+def _origin(reply: Message, sent: list[Message]) -> int:
+    """The node a reply answers for (an error reply may come from the SuperLink itself)."""
+    for msg in sent:
+        if msg.metadata.message_id == reply.metadata.reply_to_message_id:
+            return int(msg.metadata.dst_node_id)
+    return int(reply.metadata.src_node_id)
 
 
 @app.main()
@@ -91,9 +100,9 @@ def main(grid: Grid, context: Any) -> None:
         for n in chosen
     ]  # fmt: skip
     replied: set[int] = set()
-    for reply in grid.send_and_receive(msgs, timeout=timeout):
+    for reply in list(grid.send_and_receive(msgs, timeout=timeout)):
         _dump(dump, "job", reply)
-        node = reply.metadata.src_node_id
+        node = _origin(reply, msgs)
         replied.add(node)
         site = chosen.get(node, f"node-{node}")
         if reply.has_error():

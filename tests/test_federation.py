@@ -1,0 +1,246 @@
+"""Federation: site job handler (unit), and the real Flower federation on 127.0.0.1 (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mindcommons.errors import PolicyError, PrerequisiteError
+from mindcommons.federation import launcher
+from mindcommons.federation.runner import run_job
+from mindcommons.federation.site import (
+    DEFAULT_ALLOWED_JOBS,
+    allowed_jobs,
+    ensure_site_policy,
+    numeric_payload,
+    run_site_job,
+    set_allowed_jobs,
+)
+from mindcommons.ingest import ingest_path
+from mindcommons.settings import Settings, load_settings
+
+CANARY = "ZEBRA-CANARY-7f3a91c2"
+
+
+def write_site_data(out: Path, site: str, n: int, canary: str = "") -> Path:
+    """A small project-made JSONL batch: participants, notes and PHQ-9 answers."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        pid = f"{site}-p{i}"
+        rows.append({"type": "participant", "participant_id": pid, "age_band": "25-34",
+                     "gender": "female", "country": "GB", "primary_language": "en"})  # fmt: skip
+        text = (
+            f"Patient reports low mood on most days and poor sleep for two weeks (note {i}). "
+            "Appetite reduced, finds it hard to concentrate at work."
+        )
+        if canary and i == 0:
+            text += f" Mentions {canary} repeatedly."
+        rows.append({"type": "document", "participant_id": pid, "document_id": f"{site}-d{i}",
+                     "kind": "clinical_note", "language": "en", "date": "2024-03-10",
+                     "text": text, "deid_status": "synthetic"})  # fmt: skip
+        rows.append({"type": "measure", "participant_id": pid, "instrument": "PHQ-9",
+                     "date": "2024-03-08", "items": [(i + k) % 4 for k in range(9)]})  # fmt: skip
+    path = out / f"{site}.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def make_home(root: Path, sites: dict[str, int], canary_site: str = "") -> Settings:
+    settings = load_settings(root / "home")
+    for site, n in sites.items():
+        data = write_site_data(root / "data" / site, site, n, CANARY if site == canary_site else "")
+        ingest_path(data, site, settings=settings)
+    return settings
+
+
+# ---------------------------------------------------------------- unit: site side, no Flower
+
+
+@pytest.fixture(scope="module")
+def one_site(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_home(tmp_path_factory.mktemp("unit"), {"site-a": 3})
+
+
+def test_count_job_returns_only_numbers(one_site: Settings) -> None:
+    out = run_site_job("site-a", one_site.resolved_home(), {"job": "count"})
+    assert out["status"] == "ok", out
+    assert out["site"] == "site-a"
+    assert out["payload"]["document"] == 3
+    assert out["payload"]["participant"] == 3
+    assert all(isinstance(v, int | float) for v in out["payload"].values())
+
+
+def test_job_not_on_allowlist_is_refused_with_reason(one_site: Settings) -> None:
+    site_dir = one_site.site_dir("site-a")
+    set_allowed_jobs(site_dir, ["count"])
+    try:
+        out = run_site_job("site-a", one_site.resolved_home(), {"job": "evaluate"})
+        assert out["status"] == "refused"
+        assert out["reason"] == "refused: job type 'evaluate' not allowed at site-a"
+        assert out["payload"] == {}
+        unknown = run_site_job("site-a", one_site.resolved_home(), {"job": "export_notes"})
+        assert unknown["status"] == "refused"
+        assert "'export_notes'" in unknown["reason"]
+    finally:
+        set_allowed_jobs(site_dir, list(DEFAULT_ALLOWED_JOBS))
+
+
+def test_policy_file_defaults_and_is_read(tmp_path: Path) -> None:
+    site_dir = tmp_path / "site-x"
+    assert allowed_jobs(site_dir) == list(DEFAULT_ALLOWED_JOBS)
+    path = ensure_site_policy(site_dir)
+    assert path.read_text().count("allowed_jobs") == 1
+    set_allowed_jobs(site_dir, ["count"])
+    ensure_site_policy(site_dir)  # does not overwrite the site's choice
+    assert allowed_jobs(site_dir) == ["count"]
+
+
+def test_site_errors_do_not_carry_messages(one_site: Settings) -> None:
+    # a bad task name is a ConfigError: its message is about settings and may travel
+    out = run_site_job("site-a", one_site.resolved_home(), {"job": "evaluate", "task": "nope"})
+    assert out["status"] == "error"
+    assert "nope" in out["reason"]
+    assert out["payload"] == {}
+    # a site that does not exist has an empty repository: count is zeros, not an error
+    empty = run_site_job("site-z", one_site.resolved_home(), {"job": "count"})
+    assert empty["status"] == "ok"
+    assert empty["payload"]["document"] == 0
+
+
+def test_numeric_payload_guard() -> None:
+    assert numeric_payload({"a": 1, "b": [1, 2], "c": [0.5, 1], "d": True}) == {
+        "a": 1, "b": [1, 2], "c": [0.5, 1.0], "d": 1,
+    }  # fmt: skip
+    with pytest.raises(PolicyError, match="'text'"):
+        numeric_payload({"text": "a note"})
+    with pytest.raises(PolicyError, match="'ids'"):
+        numeric_payload({"ids": [1, "d-1"]})
+
+
+def test_audit_needs_the_federation_up(one_site: Settings) -> None:
+    with pytest.raises(PrerequisiteError, match="mindcommons federation up"):
+        run_job(one_site, {"job": "count"})
+
+
+# ---------------------------------------------------------------- the real federation
+
+
+def _group_pids(state: launcher.FederationState) -> set[int]:
+    """Every live process in the process groups (sessions) that `up` started."""
+    groups = set(state.pids())
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) in groups and launcher.pid_alive(int(entry.name)):
+                found.add(int(entry.name))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("fed")
+    settings = make_home(root, {"site-a": 2, "site-b": 2, "site-c": 2}, canary_site="site-a")
+    set_allowed_jobs(settings.site_dir("site-b"), ["count"])  # site-b refuses evaluations
+    try:
+        yield settings
+    finally:
+        launcher.down(settings)
+
+
+@pytest.mark.slow
+def test_up_status_count_down(fed: Settings) -> None:
+    state = launcher.up(fed)
+    assert state.sites == ["site-a", "site-b", "site-c"]
+    assert launcher.up(fed).already_up  # idempotent
+    info = launcher.status(fed)
+    assert info["up"] is True
+    assert info["nodes_online"] == 3
+    assert all(s["alive"] for s in info["sites"].values())
+    assert (fed.federation_dir() / "state.json").exists()
+
+    result = run_job(fed, {"job": "count"}, timeout=120)
+    assert result["missing"] == {}
+    assert result["sites_ok"] == ["site-a", "site-b", "site-c"]
+    assert {s: p["document"] for s, p in result["payloads"].items()} == {
+        "site-a": 2, "site-b": 2, "site-c": 2,
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_federated_audit_canary_and_allowlist(fed: Settings) -> None:
+    from mindcommons.audit import run_audit
+
+    launcher.up(fed)
+    dump = fed.federation_dir() / "dump.jsonl"
+    report = run_audit(
+        fed, model="embedded", task="phq9", limit=1, seed=1, n_boot=20,
+        sites=["site-a", "site-b"], debug_dump=dump, timeout=1500,
+    )  # fmt: skip
+    assert report.name == "report.html" and report.exists()
+    result = json.loads((report.parent / "result.json").read_text())
+    assert result["mode"] == "federated"
+    assert result["sites_ok"] == ["site-a"]
+    # ALLOWLIST: the refusing site is named with its reason, in result and report
+    reason = "refused: job type 'evaluate' not allowed at site-b"
+    assert result["missing"] == {"site-b": reason}
+    report_json = (report.parent / "report.json").read_text()
+    assert "site-b" in report_json and reason in report_json
+    # CANARY: nothing that crossed the federation, nor the report, holds the note text
+    replies = dump.read_text(encoding="utf-8")
+    assert '"site-a"' in replies and '"metrics"' in replies  # the dump did capture replies
+    assert CANARY not in replies
+    for path in report.parent.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+    crossed = [*fed.federation_dir().glob("superlink.db*"), *fed.federation_dir().glob("logs/*")]
+    assert fed.federation_dir() / "superlink.db" in crossed
+    for path in crossed:  # the SuperLink's state and every federation process log
+        assert CANARY.encode() not in path.read_bytes(), path
+    # ... while the text is really at the site (the test could fail)
+    assert CANARY.encode() in (fed.site_dir("site-a") / "repository.sqlite").read_bytes()
+
+
+@pytest.mark.slow
+def test_dropout_then_down_leaves_nothing(fed: Settings) -> None:
+    state = launcher.up(fed)
+    victim = state.nodes["site-c"]["pid"]
+    log = Path(state.log_dir) / "supernode-site-c.log"
+    seen = log.read_text(errors="replace").count("Receiving: query.job")
+
+    def kill_when_job_arrives() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if log.read_text(errors="replace").count("Receiving: query.job") > seen:
+                os.killpg(victim, signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_when_job_arrives)
+    killer.start()
+    result = run_job(fed, {"job": "count", "hold_seconds": 8.0}, timeout=45)
+    killer.join()
+    assert not launcher.pid_alive(victim)
+    assert result["sites_ok"] == ["site-a", "site-b"]
+    assert list(result["missing"]) == ["site-c"]
+    assert "no reply" in result["missing"]["site-c"] or "error" in result["missing"]["site-c"]
+
+    ours = _group_pids(state)
+    assert state.superlink_pid in ours
+    stopped = launcher.down(fed)
+    assert state.superlink_pid in stopped
+    assert not _group_pids(state)
+    assert not (fed.federation_dir() / "state.json").exists()
+    assert launcher.status(fed)["up"] is False
