@@ -190,12 +190,17 @@ def up(
         ensure_site_policy(settings.site_dir(site))
         port = free_port()
         node_config = f"site='{site}' home='{home}'"
+        env = flwr_env(flwr_root / site)
+        # one model per site on one machine: share the cores instead of oversubscribing them
+        env.setdefault(
+            "MINDCOMMONS_MODEL_THREADS", str(max(1, (os.cpu_count() or 1) // len(chosen)))
+        )
         pid = _spawn(
             [
                 flwr_bin("flower-supernode"), "--insecure", "--superlink", state.address,
                 "--node-config", node_config, "--host", "127.0.0.1", "--port", str(port),
             ],
-            log_dir / f"supernode-{site}.log", flwr_env(flwr_root / site), flwr_root / site,
+            log_dir / f"supernode-{site}.log", env, flwr_root / site,
         )  # fmt: skip
         state.nodes[site] = {"pid": pid, "port": port}
         state_path(settings).write_text(json.dumps(state.to_json(), indent=2), encoding="utf-8")
