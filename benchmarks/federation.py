@@ -1,6 +1,6 @@
 """Federation cost: federated audit vs the same evaluation in one process; per-round overhead.
 
-Usage: python benchmarks/federation.py [--sites 2] [--patients 6] [--limit 1]
+Usage: python benchmarks/federation.py [--sites 2] [--patients 6] [--limit 5]
        [--model embedded] [--rounds 3] [--skip-audit]
 
 Prints JSON with:
@@ -93,9 +93,21 @@ def prepare(root: Path, sites: int, patients: int) -> Settings:
     return settings
 
 
+def _no_timing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_timing(v) for k, v in value.items() if not k.endswith("seconds")}
+    return value
+
+
 def pooled_numbers(report_html: Path) -> Any:
+    """The pooled and per-site results of a report, without wall-clock fields."""
     data = json.loads((report_html.parent / "report.json").read_text(encoding="utf-8"))
-    return data.get("pooled", data.get("result"))
+    return _no_timing({"pooled": data.get("pooled"), "sites": data.get("sites")})
+
+
+def site_seconds(report_html: Path) -> Any:
+    data = json.loads((report_html.parent / "result.json").read_text(encoding="utf-8"))
+    return data.get("site_seconds")
 
 
 def noop_round(settings: Settings, app_dir: Path) -> float:
@@ -114,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=2)
     parser.add_argument("--patients", type=int, default=6)
-    parser.add_argument("--limit", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=5)
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-audit", action="store_true")
@@ -165,6 +177,8 @@ def main() -> None:
                     "local_seconds": round(local_s, 2),
                     "ratio": round(fed_s / local_s, 3),
                     "goal_ratio": 1.25,
+                    "federated_site_seconds": site_seconds(fed_report),
+                    "local_site_seconds": site_seconds(local_report),
                     "same_pooled_result": pooled_numbers(fed_report)
                     == pooled_numbers(local_report),
                 }

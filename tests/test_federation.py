@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +30,14 @@ from mindcommons.ingest import ingest_path
 from mindcommons.settings import Settings, load_settings
 
 CANARY = "ZEBRA-CANARY-7f3a91c2"
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MINDCOMMONS_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "mindcommons", *args],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
 
 
 def write_site_data(out: Path, site: str, n: int, canary: str = "") -> Path:
@@ -129,6 +139,13 @@ def test_numeric_payload_guard() -> None:
 def test_audit_needs_the_federation_up(one_site: Settings) -> None:
     with pytest.raises(PrerequisiteError, match="mindcommons federation up"):
         run_job(one_site, {"job": "count"})
+    out = run_cli("audit", "--limit", "1", home=one_site.resolved_home())
+    assert out.returncode == PrerequisiteError.exit_code
+    assert "run `mindcommons federation up`" in out.stderr
+    assert "Traceback" not in out.stderr
+    status = run_cli("federation", "status", home=one_site.resolved_home())
+    assert status.returncode == 1
+    assert "federation is down" in status.stdout
 
 
 # ---------------------------------------------------------------- the real federation
@@ -162,9 +179,16 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.mark.slow
 def test_up_status_count_down(fed: Settings) -> None:
+    out = run_cli("federation", "up", home=fed.resolved_home())
+    assert out.returncode == 0, out.stderr
+    assert "federation up" in out.stdout and "3 site(s)" in out.stdout
+    again = run_cli("federation", "up", home=fed.resolved_home())
+    assert "federation already up" in again.stdout  # idempotent
+    shown = run_cli("federation", "status", home=fed.resolved_home())
+    assert shown.returncode == 0 and "3 of 3 site(s) connected" in shown.stdout
     state = launcher.up(fed)
+    assert state.already_up
     assert state.sites == ["site-a", "site-b", "site-c"]
-    assert launcher.up(fed).already_up  # idempotent
     info = launcher.status(fed)
     assert info["up"] is True
     assert info["nodes_online"] == 3

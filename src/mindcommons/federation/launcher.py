@@ -163,11 +163,13 @@ def up(
             f"no sites under {settings.sites_dir()}; ingest data first "
             "(`mindcommons ingest PATH --site NAME`)"
         )
+    home = settings.resolved_home()
+    if "'" in str(home) or '"' in str(home):
+        raise ConfigError(f"the home folder '{home}' must not contain quotes (Flower node config)")
     fed = settings.federation_dir()
     log_dir, flwr_root = fed / "logs", fed / "flwr"
     log_dir.mkdir(parents=True, exist_ok=True)
     node_cache_path(settings).unlink(missing_ok=True)
-    home = settings.resolved_home()
     link_port = free_port()
     cli_home = flwr_root / "cli"
     write_flwr_config(cli_home, link_port)

@@ -26,11 +26,14 @@ class JobOutcome:
     mode: str  # "federated" | "local"
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # site -> numbers
     missing: dict[str, str] = field(default_factory=dict)  # site -> reason
+    site_seconds: dict[str, float] = field(default_factory=dict)  # site -> its own job time
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds: float = 0.0
 
     def record_reply(self, reply: dict[str, Any]) -> None:
         site = str(reply.get("site", "?"))
+        if isinstance(reply.get("seconds"), int | float):
+            self.site_seconds[site] = float(reply["seconds"])
         if reply.get("status") == "ok":
             self.payloads[site] = dict(reply.get("payload", {}))
         else:
@@ -59,6 +62,7 @@ def finish(settings: Settings, outcome: JobOutcome) -> Path:
         "seconds": round(outcome.seconds, 3),
         "sites_ok": sorted(outcome.payloads),
         "missing": dict(sorted(outcome.missing.items())),
+        "site_seconds": dict(sorted(outcome.site_seconds.items())),
         "report": None,
     }
     if outcome.job.get("job") == "evaluate" and outcome.payloads:
