@@ -320,3 +320,37 @@ def test_thread_count_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         _threads(None)
     monkeypatch.delenv("MINDCOMMONS_MODEL_THREADS")
     assert _threads(None) >= 1
+
+
+def test_cpu_turn_makes_colocated_models_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from mindcommons.models.embedded import cpu_turn
+
+    monkeypatch.setenv("MINDCOMMONS_CPU_LOCK", str(tmp_path / "cpu.lock"))
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        with cpu_turn():
+            with guard:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.05)
+            with guard:
+                inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1
+    monkeypatch.delenv("MINDCOMMONS_CPU_LOCK")
+    with cpu_turn():  # no lock configured: a no-op
+        pass

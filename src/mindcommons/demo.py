@@ -47,12 +47,10 @@ def run_demo(
         same = sum(rep.unchanged.values())
         say(f"[2/5] ingested {site} from {fmt}: {added} new records, {same} unchanged")
 
-    already_up = launcher.is_up(settings)
-    if not already_up:
-        say("[3/5] starting the local federation (1 SuperLink, 1 SuperNode per site)")
-        launcher.up(settings, sites=sites)
-    else:
-        say("[3/5] the local federation is already up; using it")
+    say("[3/5] bringing the local federation up (1 SuperLink, 1 SuperNode per site)")
+    already_up = launcher.up(settings, sites=sites).already_up
+    if already_up:
+        say("      it was already up; using it and leaving it up")
     try:
         say(f"[4/5] auditing the embedded model on PHQ-9 from text, {limit} documents per site")
         report = audit.run_audit(
