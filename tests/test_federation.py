@@ -25,6 +25,8 @@ from mindcommons.federation.site import (
     numeric_payload,
     run_site_job,
     set_allowed_jobs,
+    set_min_release_n,
+    site_secret,
 )
 from mindcommons.ingest import ingest_path
 from mindcommons.settings import Settings, load_settings
@@ -64,11 +66,16 @@ def write_site_data(out: Path, site: str, n: int, canary: str = "") -> Path:
     return path
 
 
-def make_home(root: Path, sites: dict[str, int], canary_site: str = "") -> Settings:
+def make_home(
+    root: Path, sites: dict[str, int], canary_site: str = "", min_release_n: int | None = 1
+) -> Settings:
+    """Sites with tiny data; their stewards lower the release floor to 1 unless told not to."""
     settings = load_settings(root / "home")
     for site, n in sites.items():
         data = write_site_data(root / "data" / site, site, n, CANARY if site == canary_site else "")
         ingest_path(data, site, settings=settings)
+        if min_release_n is not None:
+            set_min_release_n(settings.site_dir(site), min_release_n)
     return settings
 
 
@@ -102,6 +109,33 @@ def test_job_not_on_allowlist_is_refused_with_reason(one_site: Settings) -> None
         assert "'export_notes'" in unknown["reason"]
     finally:
         set_allowed_jobs(site_dir, list(DEFAULT_ALLOWED_JOBS))
+
+
+def test_small_cells_never_leave_a_site_at_its_default_floor(tmp_path: Path) -> None:
+    settings = make_home(tmp_path, {"site-a": 3}, min_release_n=None)
+    home = settings.resolved_home()
+    counted = run_site_job("site-a", home, {"job": "count"})
+    assert counted["status"] == "ok"
+    assert "document" not in counted["payload"] and counted["payload"]["document_suppressed"] == 1
+    assert counted["payload"]["site"] == 1  # not about people: released
+    evaluated = run_site_job("site-a", home, {"job": "evaluate", "task": "phq9", "min_n": 1})
+    assert evaluated["status"] == "refused"  # a job cannot lower the site's floor
+    assert evaluated["reason"].startswith("suppressed: site-a has 3 evaluable documents")
+    assert "minimum of 10" in evaluated["reason"]
+    assert evaluated["payload"] == {}
+    set_min_release_n(settings.site_dir("site-a"), 2)
+    raised = run_site_job("site-a", home, {"job": "count", "min_n": 5})  # may raise it
+    assert raised["payload"]["document_suppressed"] == 1
+    lowered = run_site_job("site-a", home, {"job": "count"})
+    assert lowered["payload"]["document"] == 3
+
+
+def test_site_secret_is_private_and_stable(tmp_path: Path) -> None:
+    site_dir = tmp_path / "site-x"
+    key = site_secret(site_dir)
+    assert len(key) == 32 and site_secret(site_dir) == key
+    assert (site_dir / "site.key").stat().st_mode & 0o077 == 0
+    assert site_secret(tmp_path / "site-y") != key
 
 
 def test_policy_file_defaults_and_is_read(tmp_path: Path) -> None:

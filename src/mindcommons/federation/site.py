@@ -7,10 +7,13 @@ read from the site's own folder (``<home>/sites/<site>/site.toml``).
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 import tomllib
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +23,47 @@ from mindcommons.settings import Settings, load_settings, validate_site_name
 
 POLICY_FILE = "site.toml"
 DEFAULT_ALLOWED_JOBS = ("evaluate", "count")
+DEFAULT_MIN_RELEASE_N = 10
+SECRET_FILE = "site.key"
+PERSON_TABLES = frozenset({"participant", "document", "measure", "signal", "outcome"})
 
 JobHandler = Callable[[str, Settings, dict[str, Any]], dict[str, Any]]
 JOB_TYPES: Registry[JobHandler] = Registry("job type")
 
 
+@dataclass(frozen=True)
+class SitePolicy:
+    """What this site lets coordinators do; read from its own ``site.toml``."""
+
+    allowed_jobs: tuple[str, ...] = DEFAULT_ALLOWED_JOBS
+    # No statistic over fewer samples than this leaves the site. A coordinator may ask
+    # for a higher floor in a job, never a lower one.
+    min_release_n: int = DEFAULT_MIN_RELEASE_N
+
+    def to_toml(self) -> str:
+        jobs = ", ".join(f'"{j}"' for j in self.allowed_jobs)
+        return (
+            "# What coordinators may run at this site, and the smallest number of samples\n"
+            "# any released statistic may cover. Edit to change this site's policy.\n"
+            f"allowed_jobs = [{jobs}]\n"
+            f"min_release_n = {self.min_release_n}\n"
+        )
+
+
 def ensure_site_policy(site_dir: Path) -> Path:
-    """Create ``site.toml`` with the default allowlist if the site has none."""
+    """Create ``site.toml`` with the defaults (and the site's secret key) if missing."""
     path = site_dir / POLICY_FILE
     if not path.exists():
-        site_dir.mkdir(parents=True, exist_ok=True)
-        jobs = ", ".join(f'"{j}"' for j in DEFAULT_ALLOWED_JOBS)
-        path.write_text(
-            "# What coordinators may run at this site. Edit to allow or refuse job types.\n"
-            f"allowed_jobs = [{jobs}]\n",
-            encoding="utf-8",
-        )
+        write_site_policy(site_dir, SitePolicy())
+    site_secret(site_dir)
     return path
 
 
-def allowed_jobs(site_dir: Path) -> list[str]:
-    """The site's allowlist; no policy file means the defaults."""
+def read_site_policy(site_dir: Path) -> SitePolicy:
+    """The site's policy; no policy file means the defaults."""
     path = site_dir / POLICY_FILE
     if not path.exists():
-        return list(DEFAULT_ALLOWED_JOBS)
+        return SitePolicy()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
@@ -51,13 +71,53 @@ def allowed_jobs(site_dir: Path) -> list[str]:
     jobs = data.get("allowed_jobs", [])
     if not isinstance(jobs, list) or not all(isinstance(j, str) for j in jobs):
         raise ConfigError(f"{path}: 'allowed_jobs' must be a list of job type names")
-    return list(jobs)
+    floor = data.get("min_release_n", DEFAULT_MIN_RELEASE_N)
+    if isinstance(floor, bool) or not isinstance(floor, int) or floor < 1:
+        raise ConfigError(f"{path}: 'min_release_n' must be a positive integer")
+    return SitePolicy(tuple(jobs), floor)
+
+
+def write_site_policy(site_dir: Path, policy: SitePolicy) -> None:
+    site_dir.mkdir(parents=True, exist_ok=True)
+    tmp = site_dir / (POLICY_FILE + ".tmp")
+    tmp.write_text(policy.to_toml(), encoding="utf-8")
+    tmp.replace(site_dir / POLICY_FILE)
+
+
+def allowed_jobs(site_dir: Path) -> list[str]:
+    return list(read_site_policy(site_dir).allowed_jobs)
 
 
 def set_allowed_jobs(site_dir: Path, jobs: list[str]) -> None:
-    site_dir.mkdir(parents=True, exist_ok=True)
-    listed = ", ".join(f'"{j}"' for j in jobs)
-    (site_dir / POLICY_FILE).write_text(f"allowed_jobs = [{listed}]\n", encoding="utf-8")
+    policy = read_site_policy(site_dir)
+    write_site_policy(site_dir, SitePolicy(tuple(jobs), policy.min_release_n))
+
+
+def set_min_release_n(site_dir: Path, floor: int) -> None:
+    policy = read_site_policy(site_dir)
+    write_site_policy(site_dir, SitePolicy(policy.allowed_jobs, floor))
+
+
+def site_secret(site_dir: Path) -> bytes:
+    """The site's own random key (``site.key``, mode 0600), created on first use.
+
+    It seeds the site's bootstrap resampling, so a coordinator that knows the run seed
+    still cannot reconstruct which samples each replicate drew.
+    """
+    path = site_dir / SECRET_FILE
+    if not path.exists():
+        site_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def release_floor(site: str, settings: Settings, job: dict[str, Any]) -> int:
+    """The site's minimum n, raised (never lowered) by what the job asks."""
+    floor = read_site_policy(settings.site_dir(site)).min_release_n
+    asked = int(job.get("min_n", 0) or 0)
+    return max(floor, asked)
 
 
 def numeric_payload(payload: dict[str, Any]) -> dict[str, int | float | list[int] | list[float]]:
@@ -136,7 +196,15 @@ def _count_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, 
     if hold > 0:  # simulate a long job (used to test site dropouts)
         time.sleep(min(hold, 600.0))
     with SiteRepository.for_site(settings, site) as repo:
-        return {k: int(v) for k, v in repo.counts().items()}
+        counts = repo.counts()
+    floor = release_floor(site, settings, job)
+    out: dict[str, Any] = {}
+    for kind, n in counts.items():
+        if kind in PERSON_TABLES and 0 < n < floor:
+            out[f"{kind}_suppressed"] = 1  # a small cell never leaves the site
+        else:
+            out[kind] = int(n)
+    return out
 
 
 def model_options(job: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +226,12 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
     seed = int(job.get("seed", 0) or 0)
     with SiteRepository.for_site(settings, site) as repo:
         items = repo.eval_items(instrument=spec.instrument, limit=limit, seed=seed)
+    floor = release_floor(site, settings, job)
+    if len(items) < floor:  # refuse before spending compute on a result we cannot release
+        raise PolicyError(
+            f"suppressed: {site} has {len(items)} evaluable documents, under its minimum "
+            f"of {floor} for any released statistic"
+        )
     model = load_model(str(job.get("model", "embedded")), **model_options(job))
     log_dir = settings.site_dir(site) / "logs" / str(job.get("run_id", "run"))  # stays here
     try:
@@ -168,7 +242,7 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
         results,
         instrument=spec.instrument,
         n_boot=int(job.get("n_boot", 1000)),
-        seed=metrics.site_seed(seed, site),
+        seed=metrics.site_seed(seed, site, secret=site_secret(settings.site_dir(site))),
     )
     payload: dict[str, Any] = stats.to_payload()
     metrics.assert_numeric_payload(payload)
