@@ -18,17 +18,16 @@ import pytest
 from mindcommons.errors import PolicyError, PrerequisiteError
 from mindcommons.federation import launcher
 from mindcommons.federation.runner import run_job
-from mindcommons.federation.site import (
+from mindcommons.federation.site import numeric_payload, run_site_job
+from mindcommons.ingest import ingest_path
+from mindcommons.policy import (
     DEFAULT_ALLOWED_JOBS,
     allowed_jobs,
     ensure_site_policy,
-    numeric_payload,
-    run_site_job,
     set_allowed_jobs,
     set_min_release_n,
     site_secret,
 )
-from mindcommons.ingest import ingest_path
 from mindcommons.settings import Settings, load_settings
 
 CANARY = "ZEBRA-CANARY-7f3a91c2"
@@ -114,6 +113,9 @@ def test_job_not_on_allowlist_is_refused_with_reason(one_site: Settings) -> None
 def test_small_cells_never_leave_a_site_at_its_default_floor(tmp_path: Path) -> None:
     settings = make_home(tmp_path, {"site-a": 3}, min_release_n=None)
     home = settings.resolved_home()
+    # the first ingest gave the new site its policy file and secret key
+    assert "min_release_n = 10" in (settings.site_dir("site-a") / "site.toml").read_text()
+    assert (settings.site_dir("site-a") / "site.key").exists()
     counted = run_site_job("site-a", home, {"job": "count"})
     assert counted["status"] == "ok"
     assert "document" not in counted["payload"] and counted["payload"]["document_suppressed"] == 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mindcommons.errors import ConfigError, PrerequisiteError
-from mindcommons.federation.site import ensure_site_policy
+from mindcommons.policy import ensure_site_policy
 from mindcommons.settings import Settings, validate_site_name
 
 CONNECTION = "mindcommons"  # name of the SuperLink connection in our private Flower config

@@ -7,110 +7,25 @@ read from the site's own folder (``<home>/sites/<site>/site.toml``).
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
-import tomllib
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mindcommons.errors import ConfigError, PolicyError, PrerequisiteError
+from mindcommons.policy import (
+    allowed_jobs,
+    read_site_policy,
+    site_secret,
+)
 from mindcommons.registry import Registry
 from mindcommons.settings import Settings, load_settings, validate_site_name
 
-POLICY_FILE = "site.toml"
-DEFAULT_ALLOWED_JOBS = ("evaluate", "count")
-DEFAULT_MIN_RELEASE_N = 10
-SECRET_FILE = "site.key"
 PERSON_TABLES = frozenset({"participant", "document", "measure", "signal", "outcome"})
 
 JobHandler = Callable[[str, Settings, dict[str, Any]], dict[str, Any]]
 JOB_TYPES: Registry[JobHandler] = Registry("job type")
-
-
-@dataclass(frozen=True)
-class SitePolicy:
-    """What this site lets coordinators do; read from its own ``site.toml``."""
-
-    allowed_jobs: tuple[str, ...] = DEFAULT_ALLOWED_JOBS
-    # No statistic over fewer samples than this leaves the site. A coordinator may ask
-    # for a higher floor in a job, never a lower one.
-    min_release_n: int = DEFAULT_MIN_RELEASE_N
-
-    def to_toml(self) -> str:
-        jobs = ", ".join(f'"{j}"' for j in self.allowed_jobs)
-        return (
-            "# What coordinators may run at this site, and the smallest number of samples\n"
-            "# any released statistic may cover. Edit to change this site's policy.\n"
-            f"allowed_jobs = [{jobs}]\n"
-            f"min_release_n = {self.min_release_n}\n"
-        )
-
-
-def ensure_site_policy(site_dir: Path) -> Path:
-    """Create ``site.toml`` with the defaults (and the site's secret key) if missing."""
-    path = site_dir / POLICY_FILE
-    if not path.exists():
-        write_site_policy(site_dir, SitePolicy())
-    site_secret(site_dir)
-    return path
-
-
-def read_site_policy(site_dir: Path) -> SitePolicy:
-    """The site's policy; no policy file means the defaults."""
-    path = site_dir / POLICY_FILE
-    if not path.exists():
-        return SitePolicy()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    jobs = data.get("allowed_jobs", [])
-    if not isinstance(jobs, list) or not all(isinstance(j, str) for j in jobs):
-        raise ConfigError(f"{path}: 'allowed_jobs' must be a list of job type names")
-    floor = data.get("min_release_n", DEFAULT_MIN_RELEASE_N)
-    if isinstance(floor, bool) or not isinstance(floor, int) or floor < 1:
-        raise ConfigError(f"{path}: 'min_release_n' must be a positive integer")
-    return SitePolicy(tuple(jobs), floor)
-
-
-def write_site_policy(site_dir: Path, policy: SitePolicy) -> None:
-    site_dir.mkdir(parents=True, exist_ok=True)
-    tmp = site_dir / (POLICY_FILE + ".tmp")
-    tmp.write_text(policy.to_toml(), encoding="utf-8")
-    tmp.replace(site_dir / POLICY_FILE)
-
-
-def allowed_jobs(site_dir: Path) -> list[str]:
-    return list(read_site_policy(site_dir).allowed_jobs)
-
-
-def set_allowed_jobs(site_dir: Path, jobs: list[str]) -> None:
-    policy = read_site_policy(site_dir)
-    write_site_policy(site_dir, SitePolicy(tuple(jobs), policy.min_release_n))
-
-
-def set_min_release_n(site_dir: Path, floor: int) -> None:
-    policy = read_site_policy(site_dir)
-    write_site_policy(site_dir, SitePolicy(policy.allowed_jobs, floor))
-
-
-def site_secret(site_dir: Path) -> bytes:
-    """The site's own random key (``site.key``, mode 0600), created on first use.
-
-    It seeds the site's bootstrap resampling, so a coordinator that knows the run seed
-    still cannot reconstruct which samples each replicate drew.
-    """
-    path = site_dir / SECRET_FILE
-    if not path.exists():
-        site_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
-    return path.read_bytes()
 
 
 def release_floor(site: str, settings: Settings, job: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from mindcommons.ingest.base import FORMATS, Issues, Locator, ParsedRecord, buil
 from mindcommons.ingest.deid import DEFAULT_STAGES, run_stages
 from mindcommons.ingest.text import read_text
 from mindcommons.ingest.validate import check_measure, check_references, dedupe
+from mindcommons.policy import ensure_site_policy
 from mindcommons.records import DatasetRecord, DocumentRecord, MeasureRecord, Record
 from mindcommons.repository import SiteRepository
 from mindcommons.settings import Settings, load_settings, validate_site_name
@@ -185,6 +186,8 @@ def ingest_path(
     finally:
         if own:
             repository.close()
+    if own:  # a site created here gets its steward's policy file with safe defaults
+        ensure_site_policy((settings or load_settings()).site_dir(site))
     if progress is not None:
         progress(total, total)
     return IngestReport(
