@@ -1,0 +1,212 @@
+"""Token detectors for names, hospitals and places: titles, relations, suffixes, context
+words and gazetteers, all read from the per-language data files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from mindcommons.deid.resources import Gazetteer, _read_list, alternation, gazetteer, rules
+from mindcommons.deid.spans import Span
+
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
+
+
+@dataclass(frozen=True)
+class Tok:
+    start: int
+    end: int
+    text: str
+    low: str
+
+
+@dataclass(frozen=True)
+class Lex:
+    """Lower-cased context sets for one language."""
+
+    strong_titles: frozenset[str]
+    weak_titles: frozenset[str]
+    suffixes: frozenset[str]
+    relations: frozenset[str]
+    verbs: frozenset[str]
+    stop: frozenset[str]
+    hospital: re.Pattern[str]
+    org: re.Pattern[str]
+    place_strong: re.Pattern[str]
+    cities: re.Pattern[str]
+    street: re.Pattern[str]
+
+
+@lru_cache(maxsize=None)
+def lexicon(lang: str) -> Lex:
+    r = rules(lang)
+    low = lambda key: frozenset(w.lower() for w in r.get(key, []))  # noqa: E731
+    stop = low("function_words") | low("weekdays") | frozenset(r["months"])
+    stop |= frozenset(w.lower() for w in _read_list(lang, "clinical_words.txt"))
+    types = _read_list(lang, "street_types.txt") + r.get("street_words", [])
+    hosp = alternation(r["hospital_words"])
+    strong_ctx = [c for c in r["location_context"] if c not in r["weak_location_context"]]
+    cap = r"[A-ZÀ-Ý][\w'\u2019.-]*"
+    street_en = rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][\w'.-]*\s+){{0,3}}{alternation(types)}\b\.?(?:,?\s*(?:apt|unit|suite|ste|#)\.?\s*#?\w+)?"  # noqa: E501
+    street_lead = rf"\b{alternation(r.get('street_words', ['@@']))}\.?\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}(?:\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}){{0,4}}(?:,?\s*(?:n[º°o.]*\s*)?\d{{1,5}}\w?)?"  # noqa: E501
+    street_named = rf"\b(?:{cap}\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Ave|St|Rd|Ln|Blvd|Dr)\b\.?"  # noqa: E501
+    return Lex(
+        low("strong_titles"), low("titles") - low("strong_titles"), low("name_suffixes"),
+        low("relations"), low("name_verbs"), stop,
+        re.compile(rf"\b{hosp}\b", re.I),
+        re.compile(rf"\b{alternation(r['org_words'])}\b", re.I),
+        re.compile(rf"\b{alternation(strong_ctx)}\s+(?:the\s+)?", re.I),
+        re.compile(rf"\b{alternation(r['cities'])}\b"),
+        re.compile(f"{street_en}|{street_lead}|{street_named}", re.I if lang == "en" else 0),
+    )  # fmt: skip
+
+
+def tokens(text: str) -> list[Tok]:
+    out = []
+    for m in _WORD.finditer(text):
+        word = m.group().rstrip(".")
+        out.append(Tok(m.start(), m.start() + len(word), word, word.lower()))
+    return out
+
+
+def caps_informative(toks: list[Tok]) -> bool:
+    """True when capitalisation carries meaning (mixed-case prose, not ALL CAPS or all lower)."""
+    alpha = [t.text for t in toks if len(t.text) > 1]
+    if len(alpha) < 8:
+        return True
+    upper = sum(t.isupper() for t in alpha) / len(alpha)
+    title = sum(t[0].isupper() and not t.isupper() for t in alpha) / len(alpha)
+    return upper < 0.5 and title > 0.03
+
+
+class _Ctx:
+    def __init__(self, text: str, lang: str) -> None:
+        self.text = text
+        self.lex = lexicon(lang)
+        self.gaz: Gazetteer = gazetteer()
+        self.toks = tokens(text)
+        self.caps = caps_informative(self.toks)
+
+    def gap(self, i: int) -> str:
+        """Characters between token i-1 and token i."""
+        return self.text[self.toks[i - 1].end : self.toks[i].start] if i > 0 else ""
+
+    def propery(self, t: Tok) -> bool:
+        return t.text[0].isupper() and not (t.text.isupper() and len(t.text) <= 3)
+
+    def first(self, t: Tok, strict: bool = True) -> bool:
+        g = self.gaz
+        if t.low not in g.first or t.low in self.lex.stop:
+            return False
+        return not strict or t.low not in g.ambiguous or (self.caps and t.text[0].isupper())
+
+    def surname(self, t: Tok) -> bool:
+        g = self.gaz
+        if t.low in self.lex.stop or t.low in g.common:
+            return False
+        if t.low in g.surnames or t.low in g.first:
+            return t.low not in g.ambiguous or (self.caps and t.text[0].isupper())
+        return self.caps and self.propery(t) and t.text.upper() != t.text
+
+    def namey(self, t: Tok) -> bool:
+        """Could be a name right after a strong title (anything but a function word)."""
+        return t.low not in self.lex.stop and (len(t.text) > 1 or t.text.isupper())
+
+
+def _extend(c: _Ctx, i: int, limit: int = 2) -> int:
+    """Index after the run of surname-like tokens that follows token i on the same line."""
+    j = i + 1
+    while j < len(c.toks) and j <= i + limit:
+        gap = c.gap(j)
+        if "\n" in gap or len(gap.strip(" .\"'")) > 0 or not (c.surname(c.toks[j]) or (
+            len(c.toks[j].text) == 1 and c.toks[j].text.isupper())):
+            break
+        j += 1
+    return j
+
+
+def name_spans(text: str, lang: str) -> list[Span]:
+    c = _Ctx(text, lang)
+    out: list[Span] = []
+    toks, lex = c.toks, c.lex
+
+    def add(i: int, j: int, pattern: str, score: float) -> None:
+        ctx = toks[i - 1].text if i > 0 else ""
+        out.append(Span(toks[i].start, toks[j - 1].end, "NAME", "context", pattern, ctx, score))
+
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        gap = c.gap(i + 1) if nxt else ""
+        if nxt is not None and "\n" not in gap and len(gap.strip(" .,:'\"()-")) == 0:
+            if t.low in lex.strong_titles and c.namey(nxt):
+                add(i + 1, _extend(c, i + 1), f"title:{t.low}", 0.95)
+            elif (t.low in lex.weak_titles or t.low in lex.relations) and (
+                c.first(nxt, strict=False) if not c.caps else c.surname(nxt) or c.first(nxt)
+            ):
+                add(i + 1, _extend(c, i + 1), f"relation:{t.low}", 0.85)
+            elif t.low in lex.verbs and c.first(nxt):
+                add(i + 1, _extend(c, i + 1), f"verb:{t.low}", 0.8)
+        if t.low in lex.suffixes and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() in ("", ","):
+            j = i - 1
+            while j >= 0 and j > i - 4 and c.namey(toks[j]) and toks[j].low not in lex.suffixes:
+                if "\n" in c.gap(j) or not (c.surname(toks[j]) or c.first(toks[j], False)
+                                            or len(toks[j].text) == 1 or j == i - 1):
+                    break
+                j -= 1
+            if j < i - 1:
+                add(j + 1, i, f"suffix:{t.low}", 0.85)
+        if c.first(t):
+            add(i, _extend(c, i), "gazetteer:first", 0.7)
+        elif c.caps and t.text[0].isupper() and t.low in c.gaz.surnames and c.surname(t):
+            add(i, i + 1, "gazetteer:surname", 0.6)
+    return out
+
+
+def place_spans(text: str, lang: str) -> list[Span]:
+    c = _Ctx(text, lang)
+    lex, out = c.lex, []
+    starts = {t.start: k for k, t in enumerate(c.toks)}
+    ends = {t.end: k for k, t in enumerate(c.toks)}
+    for pattern, rx, kind in (("hospital", lex.hospital, "HOSPITAL"), ("org", lex.org, "ORG")):
+        for m in rx.finditer(text):
+            k = starts.get(m.start())
+            if k is None:
+                continue
+            j = k
+            while j > 0 and j > k - 5 and "\n" not in c.gap(j):
+                prev = c.toks[j - 1]
+                ok = prev.low in ("st", "saint", "of", "the", "&", "and") or (
+                    (c.propery(prev) if c.caps else True) and prev.low not in lex.stop
+                    and prev.low not in c.gaz.common)  # fmt: skip
+                if not ok or c.gap(j).strip() not in ("", ".", "&", "'s", "-"):
+                    break
+                j -= 1
+            while j < k and c.toks[j].low in ("of", "the", "and"):
+                j += 1
+            e = m.end()
+            if j == k and kind == "HOSPITAL" and rules(lang).get("hospital_leading"):
+                rest = re.match(r"(?:\s+(?:de|del|da|do|dos|das|la|los)?\s*[A-ZÀ-Ý][\w'-]*)+", text[e:])
+                if rest:
+                    e += rest.end()
+            if j < k or e > m.end():
+                out.append(Span(c.toks[j].start, e, kind, "context", pattern, m.group(), 0.8))
+    for m in lex.street.finditer(text):
+        out.append(Span(m.start(), m.end(), "LOCATION", "pattern", "street-address", "", 0.9))
+    for m in lex.cities.finditer(text):
+        out.append(Span(m.start(), m.end(), "LOCATION", "gazetteer", "city", "", 0.8))
+    for m in lex.place_strong.finditer(text):
+        k = starts.get(m.end())
+        if k is None:
+            continue
+        j = k
+        while j < len(c.toks) and j < k + 3 and (j == k or c.gap(j).strip() == ""):
+            t = c.toks[j]
+            if t.low in lex.stop or t.low in c.gaz.common or (c.caps and not c.propery(t)):
+                break
+            j += 1
+        if j > k:
+            s, e = c.toks[k].start, c.toks[j - 1].end
+            out.append(Span(s, e, "LOCATION", "context", "place-context", m.group().strip(), 0.7))
+    del ends
+    return out

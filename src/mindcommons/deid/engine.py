@@ -1,0 +1,97 @@
+"""The de-identification engine: detector registry, ``detect`` and ``deidentify``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mindcommons.deid.context import name_spans, place_spans
+from mindcommons.deid.patterns import regex_spans
+from mindcommons.deid.resources import data_version, rules
+from mindcommons.deid.spans import Span, merge_spans
+from mindcommons.errors import ConfigError
+from mindcommons.registry import Registry
+
+DetectFn = Callable[[str, str], list[Span]]
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A named, versioned detector; its behaviour lives mostly in the data files."""
+
+    name: str
+    version: str
+    fn: DetectFn
+
+    def __call__(self, text: str, language: str) -> list[Span]:
+        return self.fn(text, language)
+
+
+DETECTORS: Registry[Detector] = Registry("de-identification detector")
+DETECTORS.add("pattern", Detector("pattern", "1", regex_spans))
+DETECTORS.add("name", Detector("name", "1", name_spans))
+DETECTORS.add("place", Detector("place", "1", place_spans))
+
+
+def detector_versions() -> dict[str, str]:
+    """Detector name -> version@data-hash, stored with every de-identified document."""
+    data = data_version()
+    return {name: f"{DETECTORS.get(name).version}@{data}" for name in DETECTORS}
+
+
+def detect(text: str, language: str = "en", *, detectors: list[str] | None = None) -> list[Span]:
+    """Every identifier in ``text``: merged, non-overlapping, sorted by offset."""
+    rules(language)  # validates the language
+    found: list[Span] = []
+    for name in detectors or DETECTORS.names():
+        found.extend(DETECTORS.get(name)(text, language))
+    return merge_spans(found)
+
+
+@dataclass
+class DeidResult:
+    """The de-identified text, the spans found in the input, and the audit record."""
+
+    text: str
+    spans: list[Span]
+    counts_by_type: dict[str, int] = field(default_factory=dict)
+    detector_versions: dict[str, str] = field(default_factory=dict)
+
+    def record(self) -> dict[str, object]:
+        """What a repository may keep about this de-identification (no original text)."""
+        return {"counts_by_type": self.counts_by_type, "detector_versions": self.detector_versions}
+
+
+def deidentify(
+    text: str,
+    *,
+    language: str = "en",
+    patient_key: str = "",
+    secret: bytes | str,
+    mode: Literal["pseudonymise", "redact"] = "pseudonymise",
+) -> DeidResult:
+    """Replace every detected identifier by a consistent surrogate (or ``[TYPE]``)."""
+    from mindcommons.deid.surrogates import Surrogates
+
+    if mode not in ("pseudonymise", "redact"):
+        raise ConfigError(f"unknown de-identification mode '{mode}'; use pseudonymise or redact")
+    key = secret.encode() if isinstance(secret, str) else secret
+    if mode == "pseudonymise" and not key:
+        raise ConfigError("pseudonymisation needs a non-empty site secret")
+    spans = detect(text, language)
+    surrogates = Surrogates(key, patient_key, language)
+    pieces: list[str] = []
+    pos = 0
+    for span in spans:
+        pieces.append(text[pos : span.start])
+        original = text[span.start : span.end]
+        if mode == "redact":
+            pieces.append(f"[{span.type}]")
+        else:
+            pieces.append(surrogates.replace(original, span.type))
+        pos = span.end
+    pieces.append(text[pos:])
+    counts = dict(sorted(Counter(s.type for s in spans).items()))
+    return DeidResult("".join(pieces), spans, counts, detector_versions())

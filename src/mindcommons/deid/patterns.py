@@ -1,0 +1,104 @@
+"""Regex detectors compiled from the data files: identifiers, dates, ages, IDs by context."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from mindcommons.deid.resources import alternation, common_patterns, rules
+from mindcommons.deid.spans import Span
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One compiled pattern with the type it yields and the group holding the identifier."""
+
+    name: str
+    type: str
+    regex: re.Pattern[str]
+    group: int | str = 0
+    score: float = 1.0
+    digit_and_letter: bool = False
+
+
+def _flags(spec: dict[str, Any]) -> int:
+    return re.IGNORECASE if "i" in str(spec.get("flags", "")) else 0
+
+
+@lru_cache(maxsize=None)
+def compiled(lang: str) -> tuple[Compiled, ...]:
+    """Every regex pattern that applies to documents of ``lang``."""
+    r = rules(lang)
+    out = [
+        Compiled(
+            p["name"], p["type"], re.compile(p["regex"], _flags(p)), p.get("group", 0),
+            float(p.get("score", 1.0)), bool(p.get("needs_digit_and_letter", False)),
+        )  # fmt: skip
+        for p in common_patterns()
+    ]
+    months = [m for m in r["months"] if m not in r.get("ambiguous_months", [])]
+    month_alt = alternation(list(r["months"]))
+    fills = {"MONTH": month_alt, "WEEKDAY": alternation(r["weekdays"])}
+    for p in r["date_patterns"]:
+        regex = p["regex"].replace("{MONTH}", fills["MONTH"]).replace("{WEEKDAY}", fills["WEEKDAY"])
+        out.append(Compiled(p["name"], "DATE", re.compile(regex, re.I), p.get("group", 0),
+                            float(p.get("score", 1.0))))  # fmt: skip
+    if r.get("full_month_alone"):
+        full = [m for m in months if len(m) > 3]
+        out.append(Compiled("month-name", "DATE", re.compile(rf"\b{alternation(full)}\b", re.I)))
+    for i, regex in enumerate(r["age_patterns"]):
+        out.append(Compiled(f"age-over-89-{i}", "AGE", re.compile(regex, re.I), "age"))
+    year_ctx = alternation(r["year_context"])
+    out.append(Compiled("year-in-context", "YEAR",
+                        re.compile(rf"\b{year_ctx}\s+((?:19|20)\d{{2}}s?)\b", re.I), 1, 0.7))  # fmt: skip
+    for group in r["id_context"]:
+        kw = alternation(group["words"])
+        value = r"((?:\+?\(?\d[\d()\s./-]{2,}\d|[A-Za-z0-9][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*)(?:\s+\d{2,5})*)"
+        if group["type"] == "ID":
+            value = r"(@?[A-Za-z][A-Za-z0-9_.-]{2,}\d*)"
+        rx = re.compile(rf"\b{kw}\b\s*(?:no\.?|n[º°o]\.?|number|num|#|:|\.|-)*\s*{value}", re.I)
+        out.append(Compiled(f"context-{group['type'].lower()}", group["type"], rx, 1))
+    zip_ctx = alternation(r["zip_context"])
+    out.append(Compiled("zip-context", "ZIP",
+                        re.compile(rf"\b{zip_ctx}\s*:?\s*(\d{{4,5}}(?:-\d{{3,4}})?)\b", re.I), 1))  # fmt: skip
+    if lang == "en":
+        states = r"(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY])"  # noqa: E501
+        out.append(Compiled("us-state-zip", "ZIP",
+                            re.compile(rf"\b{states}\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1))  # fmt: skip
+        out.append(Compiled("city-state", "LOCATION", re.compile(
+            rf"\b((?:[A-Z][a-z]+\.?\s){{0,2}}[A-Z][a-z]+),\s*{states}\b"), 1))  # fmt: skip
+    if lang in ("es", "pt"):
+        out.append(Compiled("cp-cep", "ZIP", re.compile(r"\b\d{5}-\d{3}\b|(?<=\bCP\s)\d{5}\b")))
+    return tuple(out)
+
+
+def _valid(c: Compiled, value: str) -> bool:
+    if c.digit_and_letter:
+        return any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
+    if c.type == "DATE" and c.name == "date-numeric":
+        parts = re.split(r"[/.-]", value)
+        return len(parts) == 3 and all(p.isdigit() for p in parts) and int(parts[0]) <= 31
+    if c.name.startswith("context-") and c.type not in ("ID",):
+        return sum(ch.isdigit() for ch in value) >= 3
+    if c.type == "ID" and c.name == "context-id":
+        return any(ch.isdigit() for ch in value) or "_" in value or value.startswith("@")
+    return True
+
+
+def regex_spans(text: str, lang: str) -> list[Span]:
+    """Run every compiled pattern once over ``text``."""
+    spans: list[Span] = []
+    for c in compiled(lang):
+        for m in c.regex.finditer(text):
+            start, end = m.span(c.group)
+            if start < 0 or end <= start:
+                continue
+            value = text[start:end].rstrip(" .-/")
+            end = start + len(value)
+            if not value or not _valid(c, value):
+                continue
+            ctx = text[max(0, m.start() - 20) : m.start()].strip()
+            spans.append(Span(start, end, c.type, "pattern", c.name, ctx, c.score))
+    return spans

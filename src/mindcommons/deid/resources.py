@@ -1,0 +1,113 @@
+"""Per-language detector data (patterns, context words, gazetteers) loaded from data files."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from mindcommons.errors import ConfigError
+
+LANGUAGES = ("en", "es", "pt")
+_DATA = resources.files("mindcommons.deid") / "data"
+
+
+def _read_list(lang: str, name: str) -> list[str]:
+    path = _DATA / lang / name
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def _read_json(lang: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((_DATA / lang / name).read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass(frozen=True)
+class NameLists:
+    """Given names (by gender) and surnames of one language, for detection and surrogates."""
+
+    female: tuple[str, ...]
+    male: tuple[str, ...]
+    unisex: tuple[str, ...]
+    surnames: tuple[str, ...]
+
+
+@lru_cache(maxsize=None)
+def name_lists(lang: str) -> NameLists:
+    return NameLists(
+        tuple(_read_list(lang, "first_names_female.txt")),
+        tuple(_read_list(lang, "first_names_male.txt")),
+        tuple(_read_list(lang, "first_names_unisex.txt")),
+        tuple(_read_list(lang, "surnames.txt")),
+    )
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """Lower-cased lookup sets shared by all languages (a Spanish name in an English note)."""
+
+    first: frozenset[str]
+    female: frozenset[str]
+    male: frozenset[str]
+    surnames: frozenset[str]
+    ambiguous: frozenset[str]
+    common: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> Gazetteer:
+    first: set[str] = set()
+    female: set[str] = set()
+    male: set[str] = set()
+    sur: set[str] = set()
+    common: set[str] = set()
+    for lang in LANGUAGES:
+        lists = name_lists(lang)
+        female.update(n.lower() for n in lists.female)
+        male.update(n.lower() for n in lists.male)
+        first.update(n.lower() for n in lists.female + lists.male + lists.unisex)
+        sur.update(n.lower() for n in lists.surnames)
+        common.update(w.lower() for w in _read_list(lang, "common_words_lorem.txt"))
+        common.update(w.lower() for w in _read_list(lang, "common_words.txt"))
+    ambiguous = {w.lower() for w in _read_list("en", "names_that_are_words.txt")} | common
+    return Gazetteer(
+        frozenset(first), frozenset(female - male), frozenset(male - female),
+        frozenset(sur), frozenset(ambiguous), frozenset(common),
+    )  # fmt: skip
+
+
+def alternation(words: list[str]) -> str:
+    """A regex alternation of literal words, longest first; spaces match any whitespace."""
+    parts = sorted({re.escape(w).replace(r"\ ", r"\s+") for w in words}, key=len, reverse=True)
+    return "(?:" + "|".join(parts) + ")"
+
+
+@lru_cache(maxsize=None)
+def rules(lang: str) -> dict[str, Any]:
+    if lang not in LANGUAGES:
+        raise ConfigError(f"unknown de-identification language '{lang}'; known: en, es, pt")
+    return _read_json(lang, "rules.json")
+
+
+@lru_cache(maxsize=1)
+def common_patterns() -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = _read_json("common", "patterns.json")["patterns"]
+    return items
+
+
+def data_version() -> str:
+    """A short content hash of every data file: detections are reproducible per version."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for lang in (*LANGUAGES, "common"):
+        for entry in sorted((_DATA / lang).iterdir(), key=lambda p: p.name):
+            digest.update(entry.name.encode())
+            digest.update(entry.read_bytes())
+    return digest.hexdigest()[:12]
