@@ -26,6 +26,7 @@ def run_demo(
     limit: int = DEMO_LIMIT_PER_SITE,
     patients: int = DEMO_PATIENTS,
     say: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the whole path once; leaves the federation as it found it."""
     from mindcommons import audit, ingest, synth
@@ -54,7 +55,13 @@ def run_demo(
     try:
         say(f"[4/5] auditing the embedded model on PHQ-9 from text, {limit} documents per site")
         report = audit.run_audit(
-            settings, model="embedded", task="phq9", limit=limit, seed=seed, sites=sites
+            settings,
+            model="embedded",
+            task="phq9",
+            limit=limit,
+            seed=seed,
+            sites=sites,
+            progress=progress,
         )
     finally:
         if not already_up:

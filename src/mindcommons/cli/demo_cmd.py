@@ -24,8 +24,18 @@ def demo(
     """Synthesise 3 sites, ingest them, run a federated PHQ-9 audit, print the report path."""
     console = Console()
     settings = load_settings(home)
-    result = run_demo(
-        settings, seed=seed, limit=limit, patients=patients, say=lambda s: console.print(s)
-    )
+    with console.status("mindcommons demo ...") as status:
+
+        def on_progress(line: str) -> None:
+            status.update(f"[4/5] {line[:100]}")
+
+        result = run_demo(
+            settings,
+            seed=seed,
+            limit=limit,
+            patients=patients,
+            say=lambda s: console.print(s, highlight=False),
+            progress=on_progress,
+        )
     console.print(f"report for {len(result.sites)} sites:")
     print(result.report)
