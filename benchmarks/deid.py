@@ -24,11 +24,16 @@ TOKEN = re.compile(r"[A-Za-z0-9]+")
 NOT_SAFE_HARBOR = {"AGEU90"}
 REFERENCE = {
     "physionet-deid-1.1": {
-        "philter-lite 0.6.0 (measured, offline fixes)": {"recall": 0.943, "precision": 0.059,
-                                                          "notes_per_s": 9},
-        "presidio 2.2 + small spaCy + 3 patterns (measured)": {"recall": 0.767,
-                                                               "precision": 0.039,
-                                                               "notes_per_s": 12},
+        "philter-lite 0.6.0 (measured, offline fixes)": {
+            "recall": 0.943,
+            "precision": 0.059,
+            "notes_per_s": 9,
+        },
+        "presidio 2.2 + small spaCy + 3 patterns (measured)": {
+            "recall": 0.767,
+            "precision": 0.039,
+            "notes_per_s": 12,
+        },
         "philter-lite | presidio union (measured)": {"recall": 0.962},
         "PhysioNet deid (published)": {"recall": 0.94, "precision": 0.75},
     }
@@ -64,7 +69,7 @@ def score(notes: list[dict[str, object]], language: str, misses: int) -> dict[st
             hit = toks & pred
             hit_type[kind] += len(hit)
             if len(hit) < len(toks) and len(missed) < misses:
-                missed.append(f"{kind}: {text[s:e]!r} in {text[max(0, s - 40):e + 20]!r}")
+                missed.append(f"{kind}: {text[s:e]!r} in {text[max(0, s - 40) : e + 20]!r}")
         pred_n += len(pred)
         tp += len(pred & all_gold)
     sh_total = sum(n for k, n in by_type.items() if k not in NOT_SAFE_HARBOR)
@@ -77,7 +82,8 @@ def score(notes: list[dict[str, object]], language: str, misses: int) -> dict[st
         "precision": round(tp / max(pred_n, 1), 4),
         "notes_per_s": round(len(notes) / max(elapsed, 1e-9), 1),
         "recall_by_type": {
-            k: {"tokens": n, "recall": round(hit_type[k] / n, 4)} for k, n in sorted(by_type.items())
+            k: {"tokens": n, "recall": round(hit_type[k] / n, 4)}
+            for k, n in sorted(by_type.items())
         },
     }
     if misses:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from mindcommons.deid.resources import Gazetteer, _read_list, alternation, gazetteer, rules
 from mindcommons.deid.spans import Span
 
+_JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
 
 
@@ -38,19 +39,22 @@ class Lex:
     street: re.Pattern[str]
 
 
-@lru_cache(maxsize=None)
+@cache
 def lexicon(lang: str) -> Lex:
     r = rules(lang)
-    low = lambda key: frozenset(w.lower() for w in r.get(key, []))  # noqa: E731
+
+    def low(key: str) -> frozenset[str]:
+        return frozenset(w.lower() for w in r.get(key, []))
+
     stop = low("function_words") | low("weekdays") | frozenset(r["months"])
     stop |= frozenset(w.lower() for w in _read_list(lang, "clinical_words.txt"))
     types = _read_list(lang, "street_types.txt") + r.get("street_words", [])
     hosp = alternation(r["hospital_words"])
     strong_ctx = [c for c in r["location_context"] if c not in r["weak_location_context"]]
     cap = r"[A-ZÀ-Ý][\w'\u2019.-]*"
-    street_en = rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][\w'.-]*\s+){{0,3}}{alternation(types)}\b\.?(?:,?\s*(?:apt|unit|suite|ste|#)\.?\s*#?\w+)?"  # noqa: E501
-    street_lead = rf"\b{alternation(r.get('street_words', ['@@']))}\.?\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}(?:\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}){{0,4}}(?:,?\s*(?:n[º°o.]*\s*)?\d{{1,5}}\w?)?"  # noqa: E501
-    street_named = rf"\b(?:{cap}\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Ave|St|Rd|Ln|Blvd|Dr)\b\.?"  # noqa: E501
+    street_en = rf"(?i:\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][\w'.-]*\s+){{0,3}}{alternation(types)}\b\.?(?:,?\s*(?:apt|unit|suite|ste|#)\.?\s*#?\w+)?)"  # noqa: E501
+    street_lead = rf"\b(?i:{alternation(r.get('street_words', ['@@']))})\.?\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}(?:\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}){{0,4}}(?:,?\s*(?:n[º°o.]*\s*)?\d{{1,5}}\w?)?"  # noqa: E501
+    street_named = rf"\b(?:{cap}\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Ave|Rd|Ln|Blvd)\b\.?"  # noqa: E501
     return Lex(
         low("strong_titles"), low("titles") - low("strong_titles"), low("name_suffixes"),
         low("relations"), low("name_verbs"), stop,
@@ -58,7 +62,7 @@ def lexicon(lang: str) -> Lex:
         re.compile(rf"\b{alternation(r['org_words'])}\b", re.I),
         re.compile(rf"\b{alternation(strong_ctx)}\s+(?:the\s+)?", re.I),
         re.compile(rf"\b{alternation(r['cities'])}\b"),
-        re.compile(f"{street_en}|{street_lead}|{street_named}", re.I if lang == "en" else 0),
+        re.compile(f"{street_en}|{street_lead}|{street_named}"),
     )  # fmt: skip
 
 
@@ -119,8 +123,11 @@ def _extend(c: _Ctx, i: int, limit: int = 2) -> int:
     j = i + 1
     while j < len(c.toks) and j <= i + limit:
         gap = c.gap(j)
-        if "\n" in gap or len(gap.strip(" .\"'")) > 0 or not (c.surname(c.toks[j]) or (
-            len(c.toks[j].text) == 1 and c.toks[j].text.isupper())):
+        if (
+            "\n" in gap
+            or len(gap.strip(" .\"'")) > 0
+            or not (c.surname(c.toks[j]) or (len(c.toks[j].text) == 1 and c.toks[j].text.isupper()))
+        ):
             break
         j += 1
     return j
@@ -147,11 +154,20 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 add(i + 1, _extend(c, i + 1), f"relation:{t.low}", 0.85)
             elif t.low in lex.verbs and c.first(nxt):
                 add(i + 1, _extend(c, i + 1), f"verb:{t.low}", 0.8)
-        if t.low in lex.suffixes and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() in ("", ","):
+        if (
+            t.low in lex.suffixes
+            and i > 0
+            and "\n" not in c.gap(i)
+            and c.gap(i).strip() in ("", ",")
+        ):
             j = i - 1
             while j >= 0 and j > i - 4 and c.namey(toks[j]) and toks[j].low not in lex.suffixes:
-                if "\n" in c.gap(j) or not (c.surname(toks[j]) or c.first(toks[j], False)
-                                            or len(toks[j].text) == 1 or j == i - 1):
+                if "\n" in c.gap(j) or not (
+                    c.surname(toks[j])
+                    or c.first(toks[j], False)
+                    or len(toks[j].text) == 1
+                    or j == i - 1
+                ):
                     break
                 j -= 1
             if j < i - 1:
@@ -167,7 +183,7 @@ def place_spans(text: str, lang: str) -> list[Span]:
     c = _Ctx(text, lang)
     lex, out = c.lex, []
     starts = {t.start: k for k, t in enumerate(c.toks)}
-    ends = {t.end: k for k, t in enumerate(c.toks)}
+    hosp_words = {w.lower() for w in rules(lang)["hospital_words"] if " " not in w}
     for pattern, rx, kind in (("hospital", lex.hospital, "HOSPITAL"), ("org", lex.org, "ORG")):
         for m in rx.finditer(text):
             k = starts.get(m.start())
@@ -176,7 +192,7 @@ def place_spans(text: str, lang: str) -> list[Span]:
             j = k
             while j > 0 and j > k - 5 and "\n" not in c.gap(j):
                 prev = c.toks[j - 1]
-                ok = prev.low in ("st", "saint", "of", "the", "&", "and") or (
+                ok = prev.low in _JOINERS or prev.low in hosp_words or (
                     (c.propery(prev) if c.caps else True) and prev.low not in lex.stop
                     and prev.low not in c.gaz.common)  # fmt: skip
                 if not ok or c.gap(j).strip() not in ("", ".", "&", "'s", "-"):
@@ -186,7 +202,9 @@ def place_spans(text: str, lang: str) -> list[Span]:
                 j += 1
             e = m.end()
             if j == k and kind == "HOSPITAL" and rules(lang).get("hospital_leading"):
-                rest = re.match(r"(?:\s+(?:de|del|da|do|dos|das|la|los)?\s*[A-ZÀ-Ý][\w'-]*)+", text[e:])
+                rest = re.match(
+                    r"(?:\s+(?:de|del|da|do|dos|das|la|los)?\s*[A-ZÀ-Ý][\w'-]*)+", text[e:]
+                )
                 if rest:
                     e += rest.end()
             if j < k or e > m.end():
@@ -208,5 +226,4 @@ def place_spans(text: str, lang: str) -> list[Span]:
         if j > k:
             s, e = c.toks[k].start, c.toks[j - 1].end
             out.append(Span(s, e, "LOCATION", "context", "place-context", m.group().strip(), 0.7))
-    del ends
     return out

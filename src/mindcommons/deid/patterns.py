@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from mindcommons.deid.resources import alternation, common_patterns, rules
@@ -23,19 +23,28 @@ class Compiled:
     digit_and_letter: bool = False
 
 
+_ALNUM_OR_PHONE = (
+    r"((?:[A-Za-z0-9][A-Za-z0-9_.-]*\d[A-Za-z0-9_-]*|\+?\(?\d[\d()\s./-]{2,}\d)(?:\s+\d{2,5})*)"
+)
+
+
 def _flags(spec: dict[str, Any]) -> int:
     return re.IGNORECASE if "i" in str(spec.get("flags", "")) else 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(lang: str) -> tuple[Compiled, ...]:
     """Every regex pattern that applies to documents of ``lang``."""
     r = rules(lang)
     out = [
         Compiled(
-            p["name"], p["type"], re.compile(p["regex"], _flags(p)), p.get("group", 0),
-            float(p.get("score", 1.0)), bool(p.get("needs_digit_and_letter", False)),
-        )  # fmt: skip
+            p["name"],
+            p["type"],
+            re.compile(p["regex"], _flags(p)),
+            p.get("group", 0),
+            float(p.get("score", 1.0)),
+            bool(p.get("needs_digit_and_letter", False)),
+        )
         for p in common_patterns()
     ]
     months = [m for m in r["months"] if m not in r.get("ambiguous_months", [])]
@@ -51,22 +60,22 @@ def compiled(lang: str) -> tuple[Compiled, ...]:
     for i, regex in enumerate(r["age_patterns"]):
         out.append(Compiled(f"age-over-89-{i}", "AGE", re.compile(regex, re.I), "age"))
     year_ctx = alternation(r["year_context"])
-    out.append(Compiled("year-in-context", "YEAR",
-                        re.compile(rf"\b{year_ctx}\s+((?:19|20)\d{{2}}s?)\b", re.I), 1, 0.7))  # fmt: skip
+    year_rx = re.compile(rf"\b{year_ctx}\s+((?:19|20)\d{{2}}s?)\b", re.I)
+    out.append(Compiled("year-in-context", "YEAR", year_rx, 1, 0.7))
     for group in r["id_context"]:
         kw = alternation(group["words"])
-        value = r"((?:\+?\(?\d[\d()\s./-]{2,}\d|[A-Za-z0-9][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*)(?:\s+\d{2,5})*)"
+        value = _ALNUM_OR_PHONE
         if group["type"] == "ID":
             value = r"(@?[A-Za-z][A-Za-z0-9_.-]{2,}\d*)"
         rx = re.compile(rf"\b{kw}\b\s*(?:no\.?|n[º°o]\.?|number|num|#|:|\.|-)*\s*{value}", re.I)
         out.append(Compiled(f"context-{group['type'].lower()}", group["type"], rx, 1))
     zip_ctx = alternation(r["zip_context"])
-    out.append(Compiled("zip-context", "ZIP",
-                        re.compile(rf"\b{zip_ctx}\s*:?\s*(\d{{4,5}}(?:-\d{{3,4}})?)\b", re.I), 1))  # fmt: skip
+    zip_rx = re.compile(rf"\b{zip_ctx}\s*:?\s*(\d{{4,5}}(?:-\d{{3,4}})?)\b", re.I)
+    out.append(Compiled("zip-context", "ZIP", zip_rx, 1))
     if lang == "en":
         states = r"(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY])"  # noqa: E501
-        out.append(Compiled("us-state-zip", "ZIP",
-                            re.compile(rf"\b{states}\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1))  # fmt: skip
+        state_zip = re.compile(rf"\b{states}\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b")
+        out.append(Compiled("us-state-zip", "ZIP", state_zip, 1))
         out.append(Compiled("city-state", "LOCATION", re.compile(
             rf"\b((?:[A-Z][a-z]+\.?\s){{0,2}}[A-Z][a-z]+),\s*{states}\b"), 1))  # fmt: skip
     if lang in ("es", "pt"):

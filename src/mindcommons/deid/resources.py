@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -38,7 +38,7 @@ class NameLists:
     surnames: tuple[str, ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def name_lists(lang: str) -> NameLists:
     return NameLists(
         tuple(_read_list(lang, "first_names_female.txt")),
@@ -88,7 +88,7 @@ def alternation(words: list[str]) -> str:
     return "(?:" + "|".join(parts) + ")"
 
 
-@lru_cache(maxsize=None)
+@cache
 def rules(lang: str) -> dict[str, Any]:
     if lang not in LANGUAGES:
         raise ConfigError(f"unknown de-identification language '{lang}'; known: en, es, pt")

@@ -1,0 +1,222 @@
+"""De-identification: every Safe Harbor type in en/es/pt, surrogates, dates, ZIP, CLI offsets."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mindcommons.deid import deidentify, detect
+
+SECRET = b"test-site-secret"
+
+# Project-written notes: identifier -> the type it must be detected as.
+CASES: dict[str, tuple[str, dict[str, str]]] = {
+    "en": (
+        "Dr. Helen Brooks saw Mr. Victor Alvarez (MRN 44120987) on 03/14/2024. He is 93 years old "
+        "and lives at 418 Maple Avenue, Springfield, IL 62704. Call (217) 555-0199, fax "
+        "217-555-0123, email v.alvarez@mailhost.com, SSN 123-45-6789. Medicaid # WQ88213344. "
+        "Account no. 7781-2290-11. Driver's license D1234-56789. Plate 7KQX392. Pacemaker "
+        "serial SN44X9912. Portal https://portal.example.org/p/77 from IP 10.22.3.4. Fingerprint "
+        "FP-882190. Admitted to St. Jude Medical Center.",
+        {
+            "Helen Brooks": "NAME",
+            "Victor Alvarez": "NAME",
+            "44120987": "MRN",
+            "03/14/2024": "DATE",
+            "93": "AGE",
+            "418 Maple Avenue": "LOCATION",
+            "Springfield": "LOCATION",
+            "62704": "ZIP",
+            "(217) 555-0199": "PHONE",
+            "217-555-0123": "FAX",
+            "v.alvarez@mailhost.com": "EMAIL",
+            "123-45-6789": "SSN",
+            "WQ88213344": "HEALTH_PLAN",
+            "7781-2290-11": "ACCOUNT",
+            "D1234-56789": "LICENSE",
+            "7KQX392": "VEHICLE",
+            "SN44X9912": "DEVICE",
+            "https://portal.example.org/p/77": "URL",
+            "10.22.3.4": "IP",
+            "FP-882190": "BIOMETRIC",
+            "St. Jude Medical Center": "HOSPITAL",
+        },
+    ),
+    "es": (
+        "La Dra. Lucía Fernández atendió al Sr. Javier Morales (historia clínica 55821934) el "
+        "12 de marzo de 2024. Tiene 94 años y vive en Calle de Alcalá 120, Madrid, CP 28009. "
+        "Teléfono +34 612 345 678, fax 915 552 301, correo javier.morales@correo.es, DNI "
+        "12345678Z. Póliza AX-99812345. Cuenta 4410-8821-02. Matrícula 4821KLM. Marcapasos "
+        "número de serie MP77812X. Web https://clinica.example.es/j/9, IP 192.168.1.20. Huella "
+        "HU-552109. Ingresó en el Hospital Universitario La Paz.",
+        {
+            "Lucía Fernández": "NAME",
+            "Javier Morales": "NAME",
+            "55821934": "MRN",
+            "12 de marzo de 2024": "DATE",
+            "94": "AGE",
+            "Calle de Alcalá 120": "LOCATION",
+            "Madrid": "LOCATION",
+            "28009": "ZIP",
+            "+34 612 345 678": "PHONE",
+            "915 552 301": "FAX",
+            "javier.morales@correo.es": "EMAIL",
+            "12345678Z": "LICENSE",
+            "AX-99812345": "HEALTH_PLAN",
+            "4410-8821-02": "ACCOUNT",
+            "4821KLM": "VEHICLE",
+            "MP77812X": "DEVICE",
+            "https://clinica.example.es/j/9": "URL",
+            "192.168.1.20": "IP",
+            "HU-552109": "BIOMETRIC",
+            "Hospital Universitario La Paz": "HOSPITAL",
+        },
+    ),
+    "pt": (
+        "A Dra. Ana Souza atendeu o Sr. João Pereira (prontuário 77120034) em 5 de abril de "
+        "2024. Ele tem 95 anos e mora na Rua das Flores 230, Curitiba, CEP 80010-120. Telefone "
+        "+55 41 99876 5432, fax 41 3322 1100, e-mail joao.pereira@correio.com.br, CPF "
+        "123.456.789-09. Cartão SUS 898001160012345. Conta 55012-7. Placa ABC1D23. "
+        "Marcapasso número de série MP55X812. Site https://clinica.example.br/u/5, IP "
+        "172.16.0.9. Impressão digital ID-77812. Internado no Hospital das Clínicas.",
+        {
+            "Ana Souza": "NAME",
+            "João Pereira": "NAME",
+            "77120034": "MRN",
+            "5 de abril de 2024": "DATE",
+            "95": "AGE",
+            "Rua das Flores 230": "LOCATION",
+            "Curitiba": "LOCATION",
+            "80010-120": "ZIP",
+            "+55 41 99876 5432": "PHONE",
+            "41 3322 1100": "FAX",
+            "joao.pereira@correio.com.br": "EMAIL",
+            "123.456.789-09": "LICENSE",
+            "898001160012345": "HEALTH_PLAN",
+            "55012-7": "ACCOUNT",
+            "ABC1D23": "VEHICLE",
+            "MP55X812": "DEVICE",
+            "https://clinica.example.br/u/5": "URL",
+            "172.16.0.9": "IP",
+            "ID-77812": "BIOMETRIC",
+            "Hospital das Clínicas": "HOSPITAL",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "es", "pt"])
+def test_every_safe_harbor_type_is_detected(language: str) -> None:
+    text, expected = CASES[language]
+    spans = detect(text, language)
+    missing = []
+    for ident in expected:
+        start = text.index(ident)
+        end = start + len(ident)
+        covered = [s for s in spans if s.start < end and start < s.end]
+        if sum(min(s.end, end) - max(s.start, start) for s in covered) < len(ident.strip()):
+            missing.append(ident)
+    assert missing == []
+    for span in spans:  # every detection explains itself
+        assert span.detector and span.pattern and span.type
+
+
+@pytest.mark.parametrize("language", ["en", "es", "pt"])
+def test_each_type_gets_its_type(language: str) -> None:
+    text, expected = CASES[language]
+    spans = detect(text, language)
+    wrong = {}
+    for ident, kind in expected.items():
+        start = text.index(ident)
+        types = {s.type for s in spans if s.start < start + len(ident) and start < s.end}
+        if kind not in types and not (kind == "FAX" and "PHONE" in types):
+            wrong[ident] = (kind, types)
+    # Free-standing numbers without a telling context word are typed by shape, not meaning.
+    assert len(wrong) <= 3, wrong
+
+
+def test_surrogates_consistent_within_patient_and_differ_across() -> None:
+    text = "Maria Gonzalez came with her son Peter. Later Maria said Peter Gonzalez drove."
+    a = deidentify(text, language="en", patient_key="p1", secret=SECRET).text
+    again = deidentify(text, language="en", patient_key="p1", secret=SECRET).text
+    b = deidentify(text, language="en", patient_key="p2", secret=SECRET).text
+    assert a == again and a != b
+    words = a.split()
+    first_maria, later_maria = words[0], words[words.index("Later") + 1]
+    assert first_maria == later_maria and first_maria != "Maria"
+    assert "Gonzalez" not in a and "Peter" not in a
+    # first and last names are separately consistent: "Peter Gonzalez" -> "<Peter'> <Gonzalez'>"
+    assert words[1] == words[-2]
+    assert words[6].rstrip(".") == words[-3]
+
+
+def test_date_shift_preserves_intervals_and_format() -> None:
+    text = "Admitted 03/01/2024, discharged 03/11/2024."
+    out = deidentify(text, language="en", patient_key="p9", secret=SECRET).text
+    dates = re.findall(r"(\d{2})/(\d{2})/(\d{4})", out)
+    assert len(dates) == 2 and "03/01/2024" not in out
+    from datetime import date
+
+    d1, d2 = (date(int(y), int(m), int(d)) for m, d, y in dates)
+    assert (d2 - d1).days == 10
+
+
+def test_age_over_89_and_zip() -> None:
+    text = "A 97 year old woman from Boston, MA 02134; ZIP code 82301."
+    out = deidentify(text, language="en", patient_key="p", secret=SECRET).text
+    assert "90+ year old" in out and "97" not in out
+    assert "021" in out and "02134" not in out
+    assert "000" in out and "82301" not in out  # 823 is a small-population area
+    young = detect("A 45 year old man.", "en")
+    assert not any(s.type == "AGE" for s in young)
+
+
+def test_redaction_mode() -> None:
+    out = deidentify("Call Dr. Smith at 617-555-0142.", language="en", secret=b"", mode="redact")
+    assert out.text == "Call Dr. [NAME] at [PHONE]."
+    assert out.counts_by_type == {"NAME": 1, "PHONE": 1}
+    assert set(out.detector_versions) == {"name", "pattern", "place"}
+
+
+def _check_json(payload: dict[str, object], text: str) -> None:
+    spans = payload["spans"]
+    assert isinstance(spans, list) and spans
+    found = {text[s["start"] : s["end"]] for s in spans}
+    assert {"Helen Brooks", "03/14/2024", "(217) 555-0199"} <= found
+    assert "Helen Brooks" not in str(payload["text"])
+
+
+def test_cli_json_offsets_match_input(tmp_path: Path) -> None:
+    import mindcommons.cli.deid_cmd  # noqa: F401
+    from mindcommons.cli.app import _register_commands, app
+
+    _register_commands()
+    text = CASES["en"][0]
+    res = CliRunner().invoke(app, ["deid", "--json", "--home", str(tmp_path), "-"], input=text)
+    assert res.exit_code == 0, res.output
+    _check_json(json.loads(res.output), text)
+    assert (tmp_path / "deid.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_subprocess(tmp_path: Path) -> None:
+    text = CASES["en"][0]
+    code = (
+        "import sys, mindcommons.cli.deid_cmd\n"
+        "from mindcommons.cli.app import main\n"
+        "sys.argv = ['mindcommons'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    env = {"MINDCOMMONS_DEID_SECRET": "abc", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "deid", "--json", "--home", str(tmp_path), "-"],
+        input=text, capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    _check_json(json.loads(proc.stdout), text)
+    assert not (tmp_path / "deid.key").exists()  # the env secret was used
