@@ -11,6 +11,7 @@ from mindcommons.deid.resources import Gazetteer, _read_list, alternation, gazet
 from mindcommons.deid.spans import Span
 
 _JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
+_AFTER_NAME = frozenset({"aware", "notified", "paged", "informed", "updated", "ordered"})
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
 
 
@@ -172,6 +173,20 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 j -= 1
             if j < i - 1:
                 add(j + 1, i, f"suffix:{t.low}", 0.85)
+        if len(t.text) == 1 and t.text.isupper() and nxt is not None and gap.strip() == ".":
+            if "\n" not in gap and c.namey(nxt) and nxt.low not in c.gaz.common:
+                add(i, _extend(c, i + 1), "initial-surname", 0.85)
+        if t.low in _AFTER_NAME and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() == "":
+            prev = toks[i - 1]
+            if c.namey(prev) and prev.low not in c.gaz.common and len(prev.text) > 2:
+                j = i - 1
+                if (
+                    j > 0
+                    and c.gap(j).strip() in ("", ".")
+                    and (c.first(toks[j - 1], False) or len(toks[j - 1].text) == 1)
+                ):
+                    j -= 1
+                add(j, i, f"before:{t.low}", 0.75)
         if c.first(t):
             add(i, _extend(c, i), "gazetteer:first", 0.7)
         elif c.caps and t.text[0].isupper() and t.low in c.gaz.surnames and c.surname(t):
