@@ -173,9 +173,9 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 j -= 1
             if j < i - 1:
                 add(j + 1, i, f"suffix:{t.low}", 0.85)
-        if len(t.text) == 1 and t.text.isupper() and nxt is not None and gap.strip() == ".":
-            if "\n" not in gap and c.namey(nxt) and nxt.low not in c.gaz.common:
-                add(i, _extend(c, i + 1), "initial-surname", 0.85)
+        initial = len(t.text) == 1 and t.text.isupper() and gap.strip() == "." and "\n" not in gap
+        if initial and nxt is not None and c.namey(nxt) and nxt.low not in c.gaz.common:
+            add(i, _extend(c, i + 1), "initial-surname", 0.85)
         if t.low in _AFTER_NAME and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() == "":
             prev = toks[i - 1]
             if c.namey(prev) and prev.low not in c.gaz.common and len(prev.text) > 2:
