@@ -25,6 +25,7 @@ from mindcommons.ingest import (
     format_for,
     ingest_path,
 )
+from mindcommons.ingest.deid import DeidContext
 from mindcommons.records import DocumentRecord, ParticipantRecord
 from mindcommons.repository import SiteRepository
 from mindcommons.settings import Settings
@@ -208,12 +209,6 @@ def _not_utf8(folder: Path) -> tuple[str, str]:
     return "participants.csv, line 3, field 'gender'", "not valid UTF-8"
 
 
-def _raw_document(folder: Path) -> tuple[str, str]:
-    lines = doc_line() + doc_line("d2", deid_status="raw")
-    (folder / "records.jsonl").write_text(lines, encoding="utf-8")
-    return "records.jsonl, line 2, field 'deid_status'", "raw text is never stored"
-
-
 def _bad_total(folder: Path) -> tuple[str, str]:
     (folder / "measures.csv").write_text(MEASURES.replace(",8\n", ",9\n"), encoding="utf-8")
     return "measures.csv, line 2, field 'total'", "expected 8"
@@ -253,7 +248,6 @@ BAD_INPUTS = {
     "unsupported-fhir": _unsupported_fhir,
     "phq9-answer-4": _phq9_answer_4,
     "not-utf8": _not_utf8,
-    "raw-document": _raw_document,
     "bad-total": _bad_total,
     "unknown-participant": _unknown_participant,
     "empty-required": _empty_required,
@@ -316,11 +310,56 @@ def test_format_selection_and_third_party_format(repo: SiteRepository, tmp_path:
         FORMATS._items.pop("pids")
 
 
+@pytest.mark.parametrize("stages", [(), ("refuse-raw",)])
+def test_raw_document_refused_without_a_deid_stage(
+    stages: tuple[str, ...], loaded: tuple[SiteRepository, dict[str, int]], tmp_path: Path
+) -> None:
+    repo, before = loaded
+    folder = write_batch(tmp_path / "raw")
+    lines = doc_line() + doc_line("d2", deid_status="raw", text="Ana Pereira called 555-0142.")
+    (folder / "records.jsonl").write_text(lines, encoding="utf-8")
+    settings = Settings(home=tmp_path / "home")
+    with pytest.raises(InputError) as info:
+        ingest_path(folder, SITE, repo=repo, settings=settings, deid_stages=stages)
+    assert "records.jsonl, line 2, field 'deid_status'" in first_line(info.value)
+    assert "raw text is never stored" in str(info.value)
+    assert "Ana" not in str(info.value) and "555" not in str(info.value)
+    assert repo.counts() == before
+    assert not (tmp_path / "home" / "sites" / SITE / "deid.key").exists()
+
+
+def test_raw_document_is_pseudonymised_by_default(
+    loaded: tuple[SiteRepository, dict[str, int]], tmp_path: Path
+) -> None:
+    repo, before = loaded
+    folder = write_batch(tmp_path / "raw")
+    text = "Seen with her husband John Smith; call 617-555-0142 or john.smith@example.org."
+    lines = doc_line() + doc_line("d2", deid_status="raw", text=text)
+    (folder / "records.jsonl").write_text(lines, encoding="utf-8")
+    home = tmp_path / "home"
+    report = ingest_path(folder, SITE, repo=repo, settings=Settings(home=home))
+    assert report.inserted["document"] == 1 and report.deidentified == 1
+    assert (home / "sites" / SITE / "deid.key").stat().st_mode & 0o777 == 0o600
+    stored = {i.document_id: i.text for i in repo.eval_items(kinds=("clinical_note",))}
+    assert "d2" in stored
+    for value in ("John", "Smith", "617-555-0142", "john.smith@example.org"):
+        assert value not in stored["d2"]
+    assert stored["d2"].startswith("Seen with her husband ")
+    record = repo.deid_records()[("p1", "d2")]
+    assert record["mode"] == "pseudonymise"
+    assert record["counts_by_type"]["PHONE"] == 1 and record["counts_by_type"]["EMAIL"] == 1
+    assert record["detector_versions"]
+    assert [e.document_id for e in repo.review_queue()] == ["d2"]
+    assert repo.counts()["document"] == before["document"] + 1
+
+
 def test_custom_deid_stage_runs_before_storage(repo: SiteRepository, tmp_path: Path) -> None:
     class Redact:
         name = "test-redact"
 
-        def process(self, doc: DocumentRecord, locator: Locator) -> DocumentRecord:
+        def process(
+            self, doc: DocumentRecord, locator: Locator, context: DeidContext
+        ) -> DocumentRecord:
             text = doc.text.replace("Ana", "[NAME]")
             return doc.model_copy(update={"text": text, "deid_status": "deidentified"})
 
@@ -329,7 +368,7 @@ def test_custom_deid_stage_runs_before_storage(repo: SiteRepository, tmp_path: P
     (folder / "records.jsonl").write_text(doc_line(text="Ana sleeps badly.", deid_status="raw"))
     try:
         with pytest.raises(InputError, match="not de-identified"):
-            ingest_path(folder, SITE, repo=repo)
+            ingest_path(folder, SITE, repo=repo, deid_stages=("refuse-raw",))
         report = ingest_path(folder, SITE, repo=repo, deid_stages=("test-redact",))
         assert report.inserted["document"] == 1
     finally:

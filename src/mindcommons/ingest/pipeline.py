@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from mindcommons.errors import InputError
 from mindcommons.ingest.base import FORMATS, Issues, Locator, ParsedRecord, build, format_for
-from mindcommons.ingest.deid import DEFAULT_STAGES, run_stages
+from mindcommons.ingest.deid import DEFAULT_STAGES, DeidContext, DocKey, run_stages
 from mindcommons.ingest.text import read_text
 from mindcommons.ingest.validate import check_measure, check_references, dedupe
 from mindcommons.policy import ensure_site_policy
@@ -19,6 +21,7 @@ from mindcommons.repository import SiteRepository
 from mindcommons.settings import Settings, load_settings, validate_site_name
 
 DATASET_FILE = "dataset.json"
+REVIEW_FRACTION = 0.05  # share of de-identified documents per batch sent to human review
 Progress = Callable[[int, int], None]
 
 
@@ -32,6 +35,8 @@ class IngestReport:
     inserted: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     records: int = 0
+    deidentified: int = 0
+    review_queued: int = 0
     seconds: float = 0.0
 
     @property
@@ -129,7 +134,10 @@ def choose_dataset(
 
 
 def prepare(
-    parsed: Sequence[ParsedRecord], issues: Issues, stages: Sequence[str]
+    parsed: Sequence[ParsedRecord],
+    issues: Issues,
+    stages: Sequence[str],
+    context: DeidContext | None = None,
 ) -> list[ParsedRecord]:
     """Measures checked and normalised, documents through the de-id stages, repeats dropped."""
     ready: list[ParsedRecord] = []
@@ -140,12 +148,21 @@ def prepare(
             if isinstance(record, MeasureRecord):
                 record = check_measure(record, where)
             elif isinstance(record, DocumentRecord):
-                record = run_stages(record, where, stages)
+                record = run_stages(record, where, stages, context)
         except InputError as err:
             issues.add(err)
             continue
         ready.append((where, record))
     return dedupe(ready, issues)
+
+
+def review_sample(keys: Sequence[DocKey], fraction: float, seed: int) -> list[DocKey]:
+    """A seeded sample of ``fraction`` of ``keys`` (at least one when any), sorted."""
+    if not keys or fraction <= 0:
+        return []
+    ordered = sorted(set(keys))
+    size = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+    return sorted(random.Random(f"mindcommons-review:{seed}").sample(ordered, size))
 
 
 def ingest_path(
@@ -157,12 +174,20 @@ def ingest_path(
     dataset: str | None = None,
     progress: Progress | None = None,
     deid_stages: Sequence[str] = DEFAULT_STAGES,
+    secret: bytes | None = None,
+    review_fraction: float = REVIEW_FRACTION,
+    review_seed: int = 0,
 ) -> IngestReport:
     """Ingest a file or a folder (one batch) into ``site``'s repository, all or nothing.
 
     Every record is parsed and validated first; the first problems (up to 20) are raised
     together as one InputError whose first line names file, line or record, and field.
     Only a batch without problems reaches the repository, in one ``store_batch`` call.
+
+    Raw documents are de-identified by ``deid_stages`` (default: pseudonymise with the
+    site's secret ``secret`` or ``<site folder>/deid.key``, then refuse anything still raw);
+    each keeps its de-identification record, and a seeded sample (``review_fraction``, at
+    least one) of them goes to the repository's review queue.
     """
     started = time.perf_counter()
     validate_site_name(site)
@@ -172,7 +197,8 @@ def ingest_path(
     issues = Issues()
     parsed = parse_files(files, issues, progress, total)
     chosen = choose_dataset(parsed, dataset, site, issues)
-    ready = prepare(parsed, issues, deid_stages)
+    context = DeidContext(secret=secret, secret_dir=(settings or load_settings()).site_dir(site))
+    ready = prepare(parsed, issues, deid_stages, context)
     issues.raise_if_any()
 
     own = repo is None
@@ -182,7 +208,14 @@ def ingest_path(
         check_references(ready, known, site, issues)
         issues.raise_if_any()
         records: list[Record] = [r for _, r in ready]
-        result = repository.store_batch(site, chosen, records, source=str(path))
+        result = repository.store_batch(
+            site,
+            chosen,
+            records,
+            source=str(path),
+            deid_records=context.records,
+            review=review_sample(list(context.records), review_fraction, review_seed),
+        )
     finally:
         if own:
             repository.close()
@@ -197,5 +230,7 @@ def ingest_path(
         inserted=dict(result.inserted),
         unchanged=dict(result.unchanged),
         records=len(records),
+        deidentified=len(context.records),
+        review_queued=result.review_queued,
         seconds=time.perf_counter() - started,
     )

@@ -92,6 +92,8 @@ class Document(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of text (UTF-8)
     deid_status: Mapped[str] = mapped_column(String(20))
+    # What de-identification did (mode, counts by type, detector versions); never text.
+    deid_record: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Measure(Base):
@@ -138,6 +140,21 @@ class IngestBatch(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     batch_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReviewItem(Base):
+    """A de-identified document sampled for a human check (one item per document)."""
+
+    __tablename__ = "review_item"
+    __table_args__ = (UniqueConstraint("document_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_pk: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ingest_batch.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, passed, failed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
 
 
 # Tables counted by SiteRepository.counts(), in dependency order.

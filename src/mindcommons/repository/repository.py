@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,7 +16,8 @@ from mindcommons.records import DatasetRecord, Record
 from mindcommons.repository import migrate
 from mindcommons.repository.evalitems import eval_items
 from mindcommons.repository.models import COUNTED_TABLES, Dataset, Participant
-from mindcommons.repository.store import BatchResult, store
+from mindcommons.repository.review import ReviewEntry, deid_records, review_queue
+from mindcommons.repository.store import BatchResult, DocKey, store
 from mindcommons.settings import Settings, validate_site_name
 from mindcommons.tasks.base import EvalItem
 
@@ -97,17 +98,30 @@ class SiteRepository:
         records: Sequence[Record],
         *,
         source: str,
+        deid_records: Mapping[DocKey, Mapping[str, Any]] | None = None,
+        review: Sequence[DocKey] = (),
     ) -> BatchResult:
         """Store ``records`` of ``dataset`` at ``site`` in one transaction, all or nothing.
 
         Records already stored with identical content count as ``unchanged``; a record
         whose natural key is stored with different content raises ``InputError`` and
-        nothing is written.
+        nothing is written. ``deid_records`` maps (participant_id, document_id) to the
+        de-identification record kept with a newly stored document (counts, versions,
+        mode; never text); the documents named in ``review`` get a pending review item
+        unless they already have one.
         """
         validate_site_name(site)
         try:
             with Session(self.engine) as session, session.begin():
-                return store(session, site, dataset, records, source=source)
+                return store(
+                    session,
+                    site,
+                    dataset,
+                    records,
+                    source=source,
+                    deid_records=deid_records,
+                    review=review,
+                )
         except InputError:
             raise
         except IntegrityError as err:
@@ -139,6 +153,16 @@ class SiteRepository:
             )
         with Session(self.engine) as session:
             return set(session.scalars(stmt))
+
+    def review_queue(self, status: str | None = "pending") -> list[ReviewEntry]:
+        """Documents sampled for a human de-identification check (``None``: any status)."""
+        with Session(self.engine) as session:
+            return review_queue(session, status)
+
+    def deid_records(self) -> dict[DocKey, dict[str, Any]]:
+        """(participant_id, document_id) -> de-identification record, for documents with one."""
+        with Session(self.engine) as session:
+            return deid_records(session)
 
     def eval_items(
         self,

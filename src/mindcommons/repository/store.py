@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
@@ -29,12 +29,14 @@ from mindcommons.repository.models import (
     Measure,
     Outcome,
     Participant,
+    ReviewItem,
     Signal,
     Site,
 )
 
 CHUNK = 500  # bound parameters per IN (...) lookup
 T = TypeVar("T")
+DocKey = tuple[str, str]  # (participant_id, document_id)
 
 PARTICIPANT_FIELDS = (
     "age_band",
@@ -55,6 +57,7 @@ class BatchResult:
     inserted: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     batch_id: int | None = None
+    review_queued: int = 0
 
     @property
     def total_inserted(self) -> int:
@@ -184,6 +187,8 @@ def store(
     records: Sequence[Record],
     *,
     source: str,
+    deid_records: Mapping[DocKey, Mapping[str, Any]] | None = None,
+    review: Sequence[DocKey] = (),
 ) -> BatchResult:
     """Write the batch through ``session``; the caller commits (or rolls back on error)."""
     result = BatchResult(
@@ -210,8 +215,11 @@ def store(
     pk_by_pid = _store_participants(session, dataset_id, participants, result)
     needed = sorted({r.participant_id for recs in children.values() for r in recs} - set(pk_by_pid))
     pk_by_pid.update(_participant_pks(session, dataset_id, needed))
+    specs = dict(CHILDREN)
+    if deid_records:
+        specs["document"] = _with_deid_records(deid_records)
     for kind in CHILD_TYPES:
-        _store_children(session, kind, children[kind], pk_by_pid, dataset.name, result)
+        _store_children(session, specs[kind], kind, children[kind], pk_by_pid, dataset.name, result)
 
     batch = IngestBatch(
         dataset_id=dataset_id,
@@ -223,7 +231,45 @@ def store(
     session.add(batch)
     session.flush()
     result.batch_id = batch.id
+    result.review_queued = _queue_for_review(session, review, pk_by_pid, batch.id)
     return result
+
+
+def _with_deid_records(deid_records: Mapping[DocKey, Mapping[str, Any]]) -> _ChildSpec:
+    spec = CHILDREN["document"]
+
+    def row(r: DocumentRecord) -> dict[str, Any]:
+        record = deid_records.get((r.participant_id, r.document_id))
+        return {**_document_row(r), "deid_record": dict(record) if record is not None else None}
+
+    return replace(spec, row=row)
+
+
+def _queue_for_review(
+    session: Session, review: Sequence[DocKey], pk_by_pid: dict[str, int], batch_id: int
+) -> int:
+    """Add a pending review item for each document in ``review`` that has none yet."""
+    wanted = {(pk_by_pid[pid], doc_id) for pid, doc_id in review if pid in pk_by_pid}
+    if not wanted:
+        return 0
+    found: set[int] = set()
+    for part in chunks(sorted({pk for pk, _ in wanted})):
+        stmt = select(Document.id, Document.participant_pk, Document.document_id).where(
+            Document.participant_pk.in_(part)
+        )
+        found.update(i for i, pk, d in session.execute(stmt) if (pk, d) in wanted)
+    queued: set[int] = set()
+    for part in chunks(sorted(found)):
+        stmt2 = select(ReviewItem.document_pk).where(ReviewItem.document_pk.in_(part))
+        queued.update(session.scalars(stmt2))
+    now = naive_utc(dt.datetime.now(dt.UTC))
+    rows = [
+        {"document_pk": pk, "batch_id": batch_id, "status": "pending", "created_at": now}
+        for pk in sorted(found - queued)
+    ]
+    if rows:
+        session.execute(insert(ReviewItem), rows)
+    return len(rows)
 
 
 def _ensure_site(session: Session, site: str, result: BatchResult) -> int:
@@ -310,6 +356,7 @@ def _store_participants(
 
 def _store_children(
     session: Session,
+    spec: _ChildSpec,
     kind: str,
     recs: Sequence[Any],
     pk_by_pid: dict[str, int],
@@ -318,7 +365,6 @@ def _store_children(
 ) -> None:
     if not recs:
         return
-    spec = CHILDREN[kind]
     model: Any = spec.model
     batch: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
     for rec in recs:
