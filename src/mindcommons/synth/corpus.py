@@ -13,6 +13,7 @@ from pathlib import Path
 from mindcommons.errors import ConfigError
 from mindcommons.synth.fhir_bundle import write_fhir
 from mindcommons.synth.files import write_csv, write_jsonl
+from mindcommons.synth.phi import PHI_FILE, with_phi, write_phi
 from mindcommons.synth.site import GENERATOR, SYNTH_VERSION, SiteData, generate_site
 
 FORMATS: dict[str, Callable[[SiteData, Path], list[Path]]] = {
@@ -41,9 +42,11 @@ class SynthSummary:
     patients: int
     formats: list[str]
     sites: list[SiteSummary] = field(default_factory=list)
+    inject_phi: bool = False
 
     def manifest(self, hashes: dict[str, str]) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {"inject_phi": True} if self.inject_phi else {}
+        return extra | {
             "generator": GENERATOR,
             "synth_version": SYNTH_VERSION,
             "seed": self.seed,
@@ -103,6 +106,7 @@ def generate(
     formats: Sequence[str] = ("csv", "jsonl", "fhir"),
     progress: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    inject_phi: bool = False,
 ) -> SynthSummary:
     """Generate ``sites`` sites of ``patients`` each into ``out`` (see docs/FORMATS.md).
 
@@ -112,19 +116,30 @@ def generate(
     folder beside ``out`` and moved into place at the end, so a failure leaves ``out``
     untouched. ``progress`` is called once per site and step: ``"<site>: generated"``, then
     ``"<site>: <format>"`` for each format.
+
+    ``inject_phi`` puts invented identifiers (names, dates, phones, emails, MRNs, addresses,
+    hospitals, ages over 89) into every note and transcript, marks them ``raw``, and lists
+    each one with its offsets in ``out/<site>/phi.jsonl`` (not an ingest input).
     """
     out = Path(out)
     chosen = _check_args(out, sites, patients, formats, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        summary = SynthSummary(out=out, seed=seed, patients=patients, formats=chosen)
+        summary = SynthSummary(
+            out=out, seed=seed, patients=patients, formats=chosen, inject_phi=inject_phi
+        )
         hashes: dict[str, str] = {}
         for index in range(sites):
             site = generate_site(index, patients=patients, seed=seed)
+            files: list[str] = []
+            if inject_phi:
+                site, spans = with_phi(site, seed=seed)
+                path = write_phi(spans, tmp / site.name / PHI_FILE)
+                hashes[path.relative_to(tmp).as_posix()] = _sha256(path)
+                files.append(path.relative_to(tmp).as_posix())
             if progress:
                 progress(f"{site.name}: generated")
-            files: list[str] = []
             for fmt in chosen:
                 for path in FORMATS[fmt](site, tmp / site.name / fmt):
                     rel = path.relative_to(tmp).as_posix()
