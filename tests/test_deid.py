@@ -181,7 +181,7 @@ def test_redaction_mode() -> None:
     out = deidentify("Call Dr. Smith at 617-555-0142.", language="en", secret=b"", mode="redact")
     assert out.text == "Call Dr. [NAME] at [PHONE]."
     assert out.counts_by_type == {"NAME": 1, "PHONE": 1}
-    assert set(out.detector_versions) == {"name", "pattern", "place"}
+    assert set(out.detector_versions) == {"name", "pattern", "place", "clue"}
 
 
 def _check_json(payload: dict[str, object], text: str) -> None:
@@ -220,3 +220,38 @@ def test_cli_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     _check_json(json.loads(proc.stdout), text)
     assert not (tmp_path / "deid.key").exists()  # the env secret was used
+
+
+def _found(text: str) -> dict[str, str]:
+    return {text[s.start : s.end]: s.type for s in detect(text, "en")}
+
+
+def test_clues_find_wards_abbreviations_towns_and_two_digit_years() -> None:
+    text = (
+        "PMH: CABG 91, MI in 03. Transferred to ZMC cath lab, then to Wexborough 4.\n"
+        "Lives with her son in Thornaby. Plan per dr vandersloot.\n"
+    )
+    found = _found(text)
+    assert found.get("91") == "YEAR" and found.get("03") == "YEAR"
+    assert found.get("ZMC") == "HOSPITAL"
+    assert found.get("Wexborough") == "HOSPITAL"
+    assert found.get("Thornaby") == "LOCATION"
+    assert "vandersloot" in found
+
+
+def test_all_caps_and_lower_case_notes_still_find_names() -> None:
+    caps = "PLAN DISCUSSED WITH DRS KOWALCZYK AND OYELARAN. PER MAGDALENA WILL HOLD LASIX."
+    found = _found(caps)
+    assert {"KOWALCZYK", "OYELARAN"} <= set(found)
+    assert not any(w in found for w in ("LASIX", "HOLD", "PLAN"))
+    lower = "signed out to night rn. family aware.\nmagdalena j. kowalczyk rn\n"
+    assert any("kowalczyk" in k for k in _found(lower))
+
+
+def test_clinical_text_is_not_flagged() -> None:
+    text = (
+        "Neuro: strength 5/5 in all extremities. Started 1/2 NS at 100 cc/hr.\n"
+        "Resp: PEEP 10/5, sats 98%. S. Lungs clear. Comfort measures discussed.\n"
+        "CV: CO 5.2, 3 way foley in place, 70 AV paced.\n"
+    )
+    assert detect(text, "en") == []

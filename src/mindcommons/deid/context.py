@@ -7,7 +7,14 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from mindcommons.deid.resources import Gazetteer, _read_list, alternation, gazetteer, rules
+from mindcommons.deid.resources import (
+    Gazetteer,
+    _read_list,
+    alternation,
+    gazetteer,
+    ordinary,
+    rules,
+)
 from mindcommons.deid.spans import Span
 
 _JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
@@ -174,7 +181,15 @@ def name_spans(text: str, lang: str) -> list[Span]:
             if j < i - 1:
                 add(j + 1, i, f"suffix:{t.low}", 0.85)
         initial = len(t.text) == 1 and t.text.isupper() and gap.strip() == "." and "\n" not in gap
-        if initial and nxt is not None and c.namey(nxt) and nxt.low not in c.gaz.common:
+        if (
+            initial
+            and nxt is not None
+            and c.namey(nxt)
+            and nxt.low not in c.gaz.common
+            and len(nxt.text) > 1
+            and (nxt.text[0].isupper() if c.caps else not ordinary(nxt.text, lang))
+            and not (ordinary(nxt.text, lang) and nxt.low not in c.gaz.surnames)
+        ):
             add(i, _extend(c, i + 1), "initial-surname", 0.85)
         if t.low in _AFTER_NAME and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() == "":
             prev = toks[i - 1]
@@ -187,11 +202,26 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 ):
                     j -= 1
                 add(j, i, f"before:{t.low}", 0.75)
-        if c.first(t):
+        sentence_start = i == 0 or "\n" in c.gap(i) or c.gap(i).strip()[-1:] in (".", ":", "!", "?")
+        lone = nxt is None or not (nxt.text[0].isupper() and c.surname(nxt))
+        if c.first(t) and not (sentence_start and lone and t.low in c.gaz.ambiguous):
             add(i, _extend(c, i), "gazetteer:first", 0.7)
         elif c.caps and t.text[0].isupper() and t.low in c.gaz.surnames and c.surname(t):
             add(i, i + 1, "gazetteer:surname", 0.6)
     return out
+
+
+def _street_ok(c: _Ctx, found: str, lang: str) -> bool:
+    """A street address needs a name between number and street type that is not prose."""
+    words = [w for w in re.findall(r"[^\W\d_]+", found)]
+    if not words or not found[:1].isdigit():
+        return True
+    name, kind = words[:-1], words[-1]
+    if not name or any(w.lower() in c.lex.stop for w in name):
+        return False
+    if c.caps:
+        return all(w[0].isupper() for w in name) and kind[0].isupper()
+    return not all(ordinary(w, lang) for w in name) and len(name) <= 3
 
 
 def place_spans(text: str, lang: str) -> list[Span]:
@@ -208,8 +238,8 @@ def place_spans(text: str, lang: str) -> list[Span]:
             while j > 0 and j > k - 5 and "\n" not in c.gap(j):
                 prev = c.toks[j - 1]
                 ok = prev.low in _JOINERS or prev.low in hosp_words or (
-                    (c.propery(prev) if c.caps else True) and prev.low not in lex.stop
-                    and prev.low not in c.gaz.common)  # fmt: skip
+                    (c.propery(prev) if c.caps else not ordinary(prev.text, lang))
+                    and prev.low not in lex.stop and prev.low not in c.gaz.common)  # fmt: skip
                 if not ok or c.gap(j).strip() not in ("", ".", "&", "'s", "-"):
                     break
                 j -= 1
@@ -225,6 +255,8 @@ def place_spans(text: str, lang: str) -> list[Span]:
             if j < k or e > m.end():
                 out.append(Span(c.toks[j].start, e, kind, "context", pattern, m.group(), 0.8))
     for m in lex.street.finditer(text):
+        if not _street_ok(c, m.group(), lang):
+            continue
         out.append(Span(m.start(), m.end(), "LOCATION", "pattern", "street-address", "", 0.9))
     for m in lex.cities.finditer(text):
         out.append(Span(m.start(), m.end(), "LOCATION", "gazetteer", "city", "", 0.8))

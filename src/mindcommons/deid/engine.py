@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mindcommons.deid.clues import clue_spans
 from mindcommons.deid.context import name_spans, place_spans
 from mindcommons.deid.patterns import regex_spans
 from mindcommons.deid.resources import data_version, rules
@@ -33,6 +34,7 @@ DETECTORS: Registry[Detector] = Registry("de-identification detector")
 DETECTORS.add("pattern", Detector("pattern", "1", regex_spans))
 DETECTORS.add("name", Detector("name", "1", name_spans))
 DETECTORS.add("place", Detector("place", "1", place_spans))
+DETECTORS.add("clue", Detector("clue", "1", clue_spans))
 
 
 def detector_versions() -> dict[str, str]:

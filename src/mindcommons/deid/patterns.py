@@ -96,6 +96,24 @@ def _valid(c: Compiled, value: str) -> bool:
     return True
 
 
+_VETOED = frozenset({"date-month-day", "date-month-year"})
+
+
+@cache
+def _veto(lang: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    v = rules(lang).get("date_veto", {})
+    before = alternation(list(v.get("before", ["@@never@@"])))
+    after = alternation(list(v.get("after", ["@@never@@"])))
+    return (re.compile(rf"\b{before}\W{{0,3}}$", re.I), re.compile(rf"^\W{{0,3}}{after}\b", re.I))
+
+
+def _vetoed(lang: str, text: str, start: int, end: int) -> bool:
+    """A bare m/d that reads as a fraction, a strength grade or a ventilator setting."""
+    before, after = _veto(lang)
+    pre, post = text[max(0, start - 25) : start], text[end : end + 15]
+    return bool(before.search(pre) or after.search(post))
+
+
 def regex_spans(text: str, lang: str) -> list[Span]:
     """Run every compiled pattern once over ``text``."""
     spans: list[Span] = []
@@ -109,5 +127,7 @@ def regex_spans(text: str, lang: str) -> list[Span]:
             if not value or not _valid(c, value):
                 continue
             ctx = text[max(0, m.start() - 20) : m.start()].strip()
+            if c.name in _VETOED and _vetoed(lang, text, start, end):
+                continue
             spans.append(Span(start, end, c.type, "pattern", c.name, ctx, c.score))
     return spans

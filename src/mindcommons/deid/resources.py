@@ -82,6 +82,49 @@ def gazetteer() -> Gazetteer:
     )  # fmt: skip
 
 
+@cache
+def dictionary(lang: str) -> frozenset[str]:
+    """Ordinary lower-case words of ``lang`` (empty when the language ships no word list)."""
+    return frozenset(_read_list(lang, "dictionary.txt"))
+
+
+_MED_SUFFIX = re.compile(
+    r"(?:itis|a?emia|osis|ectomy|otomy|ostomy|plasty|scopy|graphy|pathy|algia|olol|pril|sartan"
+    r"|statin|azole|mycin|cillin|cycline|floxacin|azepam|zolam|uria|penia|megaly|plegia|paresis"
+    r"|ation|ations|tion|tions|ive|ize|ise|ate|ated|ating|ized|ous|ally|ness|ment)$"
+)
+_PREFIX = re.compile(
+    r"^(?:hypo|hyper|extu|intu|re|de|un|non|anti|peri|post|pre|trans|sub|intra|over)"
+)
+
+
+_INFLECTIONS = (
+    ("s", ("",)), ("es", ("", "e")), ("ed", ("", "e")), ("ing", ("", "e")),
+    ("ly", ("",)), ("'s", ("",)), ("\u2019s", ("",)), ("ies", ("y",)),
+)  # fmt: skip
+
+
+def ordinary(word: str, lang: str) -> bool:
+    """True when ``word`` is an ordinary word of the language (or an inflection of one)."""
+    words = dictionary(lang)
+    low = word.lower().strip(".'\u2019-")
+    if not words:
+        return False
+    parts = [p for p in re.split(r"[-/]", low) if p]
+    if len(parts) > 1:
+        return any(len(p) >= 3 and ordinary(p, lang) for p in parts)
+    stems = {low}
+    for end, subs in _INFLECTIONS:
+        if low.endswith(end):
+            stems.update(low[: -len(end)] + sub for sub in subs)
+    if any(s in words for s in stems if len(s) >= 3):
+        return True
+    if _MED_SUFFIX.search(low) and len(low) > 6:
+        return True
+    m = _PREFIX.match(low)
+    return m is not None and low[m.end() :] in words and len(low) - m.end() >= 4
+
+
 def alternation(words: list[str]) -> str:
     """A regex alternation of literal words, longest first; spaces match any whitespace."""
     parts = sorted({re.escape(w).replace(r"\ ", r"\s+") for w in words}, key=len, reverse=True)
