@@ -96,6 +96,55 @@ def score(notes: list[dict[str, object]], language: str, misses: int) -> dict[st
     return result
 
 
+COMPARATORS = ("presidio", "philter-lite")
+
+
+def _token_scores(
+    notes: list[dict[str, object]], found: list[list[tuple[int, int]]]
+) -> dict[str, float]:
+    tp = pred_n = gold_n = 0
+    for note, spans in zip(notes, found, strict=True):
+        text = str(note["text"])
+        gold = [(int(s), int(e)) for s, e, t, *_ in note["spans"] if t not in NOT_SAFE_HARBOR]  # type: ignore[attr-defined]
+        g, p = _tokens(text, gold), _tokens(text, spans)
+        tp, pred_n, gold_n = tp + len(g & p), pred_n + len(p), gold_n + len(g)
+    return {"recall": round(tp / max(gold_n, 1), 4), "precision": round(tp / max(pred_n, 1), 4)}
+
+
+def comparators(notes: list[dict[str, object]], ours: dict[str, object]) -> dict[str, object]:
+    """Run philter-lite and Presidio in .venv-bench on the same notes; scores and our ratios."""
+    import subprocess
+    import tempfile
+
+    py = Path(__file__).resolve().parent.parent / ".venv-bench" / "bin" / "python"
+    if not py.is_file():
+        return {"error": "run benchmarks/setup-comparators.sh first"}
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "notes.json"
+        path.write_text(json.dumps(notes), encoding="utf-8")
+        runner = Path(__file__).with_name("deid_comparators.py")
+        for tool in COMPARATORS:
+            proc = subprocess.run([str(py), str(runner), tool, str(path)], capture_output=True,
+                                  text=True, check=False)  # fmt: skip
+            try:
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                res = {"error": proc.stderr.strip()[-300:]}
+            if "error" in res:
+                out[tool] = res
+                continue
+            found = [[(int(s), int(e)) for s, e in spans] for spans in res["spans"]]
+            scores: dict[str, object] = dict(_token_scores(notes, found))
+            scores["notes_per_s"] = round(len(notes) / max(float(res["seconds"]), 1e-9), 1)
+            scores["ours_over_theirs"] = {
+                k: round(float(ours[k]) / max(float(scores[k]), 1e-9), 2)  # type: ignore[arg-type]
+                for k in ("recall", "precision", "notes_per_s")
+            }
+            out[tool] = scores
+    return out
+
+
 def split(notes: list[dict[str, object]], which: str) -> list[dict[str, object]]:
     """A fixed random half of ``notes`` (``dev`` or ``test``), or all of them."""
     if which == "all":
@@ -121,6 +170,11 @@ def main() -> None:
         help="comma-separated gold sets to score",
     )
     parser.add_argument("--limit", type=int, default=0, help="first N notes of each set")
+    parser.add_argument(
+        "--comparators",
+        action="store_true",
+        help="also run philter-lite and Presidio from .venv-bench",
+    )
     parser.add_argument("--misses", type=int, default=0, help="print up to K missed spans")
     args = parser.parse_args()
     report: dict[str, object] = {}
@@ -134,13 +188,11 @@ def main() -> None:
         if args.limit:
             notes = notes[: args.limit]
         detect("warm up the caches", "en")
-        report[name] = {"mindcommons": score(notes, "en", args.misses),
-                        "reference": REFERENCE.get(name, {})}  # fmt: skip
-    report["comparators_not_run"] = (
-        "philter-lite and Presidio are not installed here (Presidio needs a spaCy model that "
-        "is not on the package index as en_core_web_sm); the reference numbers above were "
-        "measured on the same corpus with the same token scoring."
-    )
+        ours = score(notes, "en", args.misses)
+        entry: dict[str, object] = {"mindcommons": ours, "reference": REFERENCE.get(name, {})}
+        if args.comparators:
+            entry["comparators"] = comparators(notes, ours)
+        report[name] = entry
     print(json.dumps(report, indent=2))
 
 

