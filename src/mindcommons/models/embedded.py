@@ -206,13 +206,13 @@ class EmbeddedModel:
         }
         if config.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": config.json_schema}
-        start = time.perf_counter()
         with loaded.lock, cpu_turn():
+            start = time.perf_counter()  # model time only, not the wait for a turn
             payload, truncated = self._fit(loaded, messages, self.n_ctx - config.max_tokens)
             if not self.reuse_prefix:
                 loaded.llm.reset()
             response = loaded.llm.create_chat_completion(messages=payload, **kwargs)
-        seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         metadata = {"truncated": "1"} if truncated else {}
