@@ -207,3 +207,48 @@ def test_surrogates_consistent_within_patient_and_reingest_changes_nothing(
         assert set(greeted[pid]) <= {full.split()[0]}, f"{pid}: {full} / {greeted[pid]}"
     chosen = {pid: found[0] for pid, found in names.items()}
     assert len(set(chosen.values())) == len(chosen)  # patients get different surrogates
+
+
+def test_cli_synth_inject_phi_then_ingest_uses_the_site_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mindcommons.cli import app as cli_app
+
+    monkeypatch.delenv("MINDCOMMONS_DEID_SECRET", raising=False)
+    cli_app._register_commands()
+    runner = CliRunner()
+    out, home = tmp_path / "out", tmp_path / "home"
+    args = ["synth", "--out", str(out), "--sites", "1", "--patients", "3", "--inject-phi"]
+    result = runner.invoke(cli_app.app, args)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    spans = injected(out, "site-a")
+    assert spans and json.loads((out / "manifest.json").read_text())["inject_phi"] is True
+    key = home / "sites" / "site-a" / "deid.key"  # fixed, so the run is reproducible
+    key.parent.mkdir(parents=True)
+    key.write_bytes(SECRET.hex().encode())
+    ingest = ["ingest", str(out / "site-a" / "jsonl"), "--site", "site-a", "--home", str(home)]
+    result = runner.invoke(cli_app.app, ingest)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    data = (home / "sites" / "site-a" / "repository.sqlite").read_bytes()
+    assert key.read_bytes().strip() not in data  # the secret lives outside the database
+    emails = [s["value"] for s in spans if s["type"] == "EMAIL"]
+    assert emails and not [e for e in emails if e.encode() in data]
+    for value in {s["value"] for s in spans if s["type"] in SEARCHED}:
+        assert value not in result.output
+    from mindcommons.deid import deidentify
+
+    raw = raw_documents(out, "site-a")[spans[0]["document_id"]]
+    expected = deidentify(
+        raw["text"],
+        language=raw["language"],
+        patient_key=raw["participant_id"],
+        secret=SECRET.hex(),
+    )
+    with SiteRepository.open(
+        f"sqlite:///{home / 'sites' / 'site-a' / 'repository.sqlite'}"
+    ) as repo:
+        assert (
+            stored_documents(repo)[raw["document_id"]][1] == expected.text
+        )  # keyed by the site key

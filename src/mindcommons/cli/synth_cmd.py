@@ -27,6 +27,14 @@ def synth(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier synth output in --out.")
     ] = False,
+    inject_phi: Annotated[
+        bool,
+        typer.Option(
+            "--inject-phi",
+            help="Put invented identifiers into notes and transcripts (marked raw); "
+            "their offsets go to OUT/<site>/phi.jsonl.",
+        ),
+    ] = False,
 ) -> None:
     """Generate synthetic sites (notes, transcripts, PHQ-9/GAD-7, signals) as CSV, JSONL, FHIR."""
     formats = list(FORMATS)
@@ -51,6 +59,7 @@ def synth(
             formats=formats,
             progress=advance,
             overwrite=overwrite,
+            inject_phi=inject_phi,
         )
 
     table = Table(title=f"synthetic data in {summary.out} (seed {summary.seed})")
