@@ -255,3 +255,18 @@ def test_clinical_text_is_not_flagged() -> None:
         "CV: CO 5.2, 3 way foley in place, 70 AV paced.\n"
     )
     assert detect(text, "en") == []
+
+
+@pytest.mark.parametrize("language", ["en", "es", "pt"])
+def test_textual_dates_shift_into_every_month_without_failing(language: str) -> None:
+    """Any secret may shift a written date into any month (May once crashed the surrogates)."""
+    from mindcommons.deid.surrogates import Surrogates
+
+    written = {"en": "May 20, 2021", "es": "20 de mayo de 2021", "pt": "20 de maio de 2021"}
+    seen = set()
+    for i in range(64):
+        out = Surrogates(bytes([i]) * 32, "p-1", language)._textual_date(written[language])
+        assert out != "[DATE]", out
+        assert any(year in out for year in ("2020", "2021", "2022")), out
+        seen.add(out.split()[0] if language == "en" else out.split()[2])
+    assert len(seen) >= 6  # shifts land in many different months

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ def common_patterns() -> list[dict[str, Any]]:
     return items
 
 
+@functools.cache
 def data_version() -> str:
     """A short content hash of every data file: detections are reproducible per version."""
     import hashlib

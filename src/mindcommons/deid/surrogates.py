@@ -32,7 +32,11 @@ class Surrogates:
         self.secret = secret
         self.patient = patient_key
         self.lang = language
-        self.months = {k: v for k, v in rules(language)["months"].items() if len(k) > 3}
+        self.months: dict[str, int] = dict(rules(language)["months"])  # every spelling
+        self.month_names: dict[int, str] = {}  # number -> the full (longest) name
+        for name, number in self.months.items():
+            if len(name) > len(self.month_names.get(number, "")):
+                self.month_names[number] = name
         shift = self._int("date-shift", "") % 361 - 180
         self.shift = timedelta(days=shift or 1)
 
@@ -116,8 +120,8 @@ class Surrogates:
         return f"{new.year}{sep}{new.month:0{len(b)}d}{sep}{new.day:0{len(y or '01')}d}"
 
     def _textual_date(self, text: str) -> str:
-        low = text.lower()
-        month = next((n for name, n in self.months.items() if name in low), None)
+        words = re.findall(r"[^\W\d_]+", text.lower())
+        month = next((self.months[w] for w in words if w in self.months), None)
         day = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\b", text)
         year = re.search(r"\b(19|20)\d{2}\b", text)
         if month is None or day is None:
@@ -126,7 +130,7 @@ class Surrogates:
             new = date(int(year.group()) if year else 2001, month, int(day.group(1))) + self.shift
         except ValueError:
             return "[DATE]"
-        names = {v: k for k, v in self.months.items()}
+        names = self.month_names
         mname = _case_like(text.split()[0] if text[0].isalpha() else "x", names[new.month].title())
         if self.lang == "en":
             out = f"{mname} {new.day}"
