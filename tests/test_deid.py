@@ -270,3 +270,37 @@ def test_textual_dates_shift_into_every_month_without_failing(language: str) -> 
         assert any(year in out for year in ("2020", "2021", "2022")), out
         seen.add(out.split()[0] if language == "en" else out.split()[2])
     assert len(seen) >= 6  # shifts land in many different months
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        ("es", "Mi nuevo teléfono es 613 132 846 y mi correo no.", {"613 132 846": "PHONE"}),
+        ("es", "Fijo 91 234 56 78.", {"91 234 56 78": "PHONE"}),
+        ("pt", "Ligue (21) 98123-4567 ou 912 345 678.", {"(21) 98123-4567": "PHONE"}),
+        ("pt", "Telemóvel 912 345 678.", {"912 345 678": "PHONE"}),
+        ("es", "Ingresó en el Hospital de la Santa Creu ayer.", {}),
+        ("en", "Address: 42 Oak Avenue, Leeds. Seen today.", {"Leeds": "LOCATION"}),
+        ("pt", "Morada: Rua Augusta, 474, Campinas.", {"Campinas": "LOCATION"}),
+        ("es", "Vive en Calle Mayor 5, Alcalá de Henares.", {"Alcalá de Henares": "LOCATION"}),
+    ],
+)
+def test_national_phones_joined_hospital_names_and_town_after_street(
+    language: str, text: str, expected: dict[str, str]
+) -> None:
+    found = {text[s.start : s.end]: s.type for s in detect(text, language)}
+    for value, kind in expected.items():
+        assert found.get(value) == kind, found
+    if "Hospital" in text:
+        assert found.get("Hospital de la Santa Creu") == "HOSPITAL", found
+
+
+def test_place_surrogates_fit_the_language_and_never_keep_the_original() -> None:
+    for language, street in (("es", "Calle Mayor 5"), ("pt", "Rua Augusta, 474")):
+        out = deidentify(street, language=language, secret=SECRET, patient_key="p").text
+        assert out.split()[0] == {"es": "Calle", "pt": "Rua"}[language], out
+    for city in ("Porto", "Campinas", "Madrid", "Lisboa"):
+        lang = "es" if city == "Madrid" else "pt"
+        for key in ("p-1", "p-2", "p-3"):
+            out = deidentify(f"Mora em {city}.", language=lang, secret=SECRET, patient_key=key)
+            assert city not in out.text, out.text

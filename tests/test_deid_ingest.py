@@ -27,8 +27,8 @@ from mindcommons.synth.phi import PHI_FILE
 SECRET = b"test-deid-ingest-secret"
 SITES = {"site-a": "jsonl", "site-b": "csv", "site-c": "fhir"}  # one input format each
 SEARCHED = ("NAME", "EMAIL", "MRN")
-# Not yet fully detected (reported): Spanish phones after "teléfono es", Brazilian
-# "(11) 9xxxx-xxxx", hospital names like "Hospital de la Santa Creu", a city after a street.
+# Searched separately: Spanish phones after "teléfono es", Brazilian "(11) 9xxxx-xxxx",
+# hospital names like "Hospital de la Santa Creu", a city after a street.
 NOT_YET = ("PHONE", "HOSPITAL", "LOCATION")
 HEADER = re.compile(r"^(?:Patient|Name|Paciente|Nombre|Utente|Nome): ([^,.\n]+)")
 GREETING = re.compile(r"^[^:\n]+: [^\n]*, ([^,.\n]+)\.\n")
@@ -120,7 +120,6 @@ def leaked(data: bytes, corpus: Path, types: tuple[str, ...]) -> tuple[int, list
     return len(values), sorted(v for v in values if v.encode("utf-8") in data)
 
 
-@pytest.mark.xfail(strict=True, reason="deid detectors miss some phones, hospitals, cities")
 def test_no_injected_phone_hospital_or_place_is_stored(
     repo: SiteRepository, repo_url: str, corpus: Path, tmp_path: Path
 ) -> None:

@@ -19,6 +19,10 @@ from mindcommons.deid.spans import Span
 
 _JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
 _AFTER_NAME = frozenset({"aware", "notified", "paged", "informed", "updated", "ordered"})
+_AFTER_STREET = re.compile(
+    r",[ \t]*(?:\d{1,5}\w?[ \t]*,[ \t]*)?"
+    r"([A-ZÀ-Ý][\w'\u2019-]+(?:[ \t]+(?:(?:de|do|da|upon|on)[ \t]+)?[A-ZÀ-Ý][\w'\u2019-]+){0,2})"
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
 
 
@@ -248,7 +252,8 @@ def place_spans(text: str, lang: str) -> list[Span]:
             e = m.end()
             if j == k and kind == "HOSPITAL" and rules(lang).get("hospital_leading"):
                 rest = re.match(
-                    r"(?:\s+(?:de|del|da|do|dos|das|la|los)?\s*[A-ZÀ-Ý][\w'-]*)+", text[e:]
+                    r"(?:\s+(?:(?:de|del|da|do|dos|das|la|las|los|el|d')\s*){0,2}[A-ZÀ-Ý][\w'-]*)+",
+                    text[e:],
                 )
                 if rest:
                     e += rest.end()
@@ -258,6 +263,10 @@ def place_spans(text: str, lang: str) -> list[Span]:
         if not _street_ok(c, m.group(), lang):
             continue
         out.append(Span(m.start(), m.end(), "LOCATION", "pattern", "street-address", "", 0.9))
+        town = _AFTER_STREET.match(text, m.end())
+        if town and town.group(1).lower() not in lex.stop | c.gaz.common:
+            s, e = town.span(1)
+            out.append(Span(s, e, "LOCATION", "context", "town-after-street", m.group(), 0.8))
     for m in lex.cities.finditer(text):
         out.append(Span(m.start(), m.end(), "LOCATION", "gazetteer", "city", "", 0.8))
     for m in lex.place_strong.finditer(text):

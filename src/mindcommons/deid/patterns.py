@@ -45,7 +45,7 @@ def compiled(lang: str) -> tuple[Compiled, ...]:
             float(p.get("score", 1.0)),
             bool(p.get("needs_digit_and_letter", False)),
         )
-        for p in common_patterns()
+        for p in [*common_patterns(), *r.get("patterns", [])]
     ]
     months = [m for m in r["months"] if m not in r.get("ambiguous_months", [])]
     month_alt = alternation(list(r["months"]))
@@ -62,12 +62,14 @@ def compiled(lang: str) -> tuple[Compiled, ...]:
     year_ctx = alternation(r["year_context"])
     year_rx = re.compile(rf"\b{year_ctx}\s+((?:19|20)\d{{2}}s?)\b", re.I)
     out.append(Compiled("year-in-context", "YEAR", year_rx, 1, 0.7))
+    fill = alternation(list(r.get("id_fillers", ["@@never@@"])))
     for group in r["id_context"]:
         kw = alternation(group["words"])
         value = _ALNUM_OR_PHONE
         if group["type"] == "ID":
             value = r"(@?[A-Za-z][A-Za-z0-9_.-]{2,}\d*)"
-        rx = re.compile(rf"\b{kw}\b\s*(?:no\.?|n[º°o]\.?|number|num|#|:|\.|-)*\s*{value}", re.I)
+        sep = r"(?:no\.?|n[º°o]\.?|number|num|#|:|\.|-)*"
+        rx = re.compile(rf"\b{kw}\b\s*(?:{fill}\s+){{0,2}}{sep}\s*{value}", re.I)
         out.append(Compiled(f"context-{group['type'].lower()}", group["type"], rx, 1))
     zip_ctx = alternation(r["zip_context"])
     zip_rx = re.compile(rf"\b{zip_ctx}\s*:?\s*(\d{{4,5}}(?:-\d{{3,4}})?)\b", re.I)

@@ -15,6 +15,11 @@ SMALL_ZIP3 = frozenset(
 )
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})([/.-])(\d{1,2})(?:\2(\d{2,4}))?$")
 _HOSPITAL = {"en": "{} Hospital", "es": "Hospital {}", "pt": "Hospital {}"}
+_STREET = {
+    "en": "{number} {street} St",
+    "es": "Calle {street}, {number}",
+    "pt": "Rua {street}, {number}",
+}
 
 
 def _case_like(template: str, value: str) -> str:
@@ -48,7 +53,17 @@ class Surrogates:
         return int.from_bytes(self._digest(kind, original)[:8], "big")
 
     def _pick(self, kind: str, original: str, options: tuple[str, ...]) -> str:
-        return options[self._int(kind, original) % len(options)] if options else f"[{kind}]"
+        """A keyed choice among ``options`` that neither is nor contains the original."""
+        if not options:
+            return f"[{kind}]"
+        low = original.strip().lower()
+        i = self._int(kind, original) % len(options)
+        for _ in range(min(len(options), 8)):
+            opt = options[i].lower()
+            if low not in opt and opt not in low:  # never the original, nor a part of it
+                break
+            i = (i + 1) % len(options)
+        return options[i]
 
     def name_token(self, token: str) -> str:
         """A first name keeps its gender; anything else becomes a surname."""
@@ -164,7 +179,8 @@ class Surrogates:
         if kind == "LOCATION":
             if any(ch.isdigit() for ch in original):
                 street = self._pick("street", original, name_lists(self.lang).surnames)
-                return f"{self._int('number', original) % 9000 + 100} {street} St"
+                number = self._int("number", original) % 9000 + 100
+                return _STREET[self.lang].format(number=number, street=street)
             cities = tuple(rules(self.lang)["cities"])
             return _case_like(original, self._pick("city", original, cities))
         return self._digits(kind, original)
