@@ -115,8 +115,26 @@ def test_truncated_tail_is_caught_by_the_head(tmp_path: Path) -> None:
     result = log.verify()
     assert not result.ok
     assert any("truncated" in p and "seq 6" in p for p in result.problems)
+    # Appending would re-use seq 5 and 6 and hide the cut: the log fails closed instead.
+    with pytest.raises(InputError, match="refusing to append"):
+        log.append("u", EventKind.READ, site=SITE, subject="doc:1", details={})
+    assert len(lines(log)) == 4
     (tmp_path / SITE / "audit.head").unlink()  # removing the anchor too is also caught
     assert any("head anchor missing" in p for p in log.verify().problems)
+
+
+def test_interrupted_append_is_tolerated_with_the_key(tmp_path: Path) -> None:
+    log = filled(tmp_path / SITE)
+    head_file = tmp_path / SITE / "audit.head"
+    before = head_file.read_text(encoding="utf-8")
+    log.append("u", EventKind.READ, site=SITE, subject="doc:1", details={})
+    head_file.write_text(before, encoding="utf-8")  # crash after the entry, before the head
+    result = log.verify()
+    assert result.ok, result.problems
+    assert any(n.startswith("seq 7:") and "interrupted" in n for n in result.notes)
+    assert not AuditLog(log.path).verify().ok  # without the key seq 7 is unanchored
+    assert log.append("u", EventKind.READ, site=SITE, subject="doc:2", details={}).seq == 8
+    assert log.verify().ok
 
 
 def test_consistent_rewrite_without_the_key_is_caught(tmp_path: Path) -> None:

@@ -91,7 +91,9 @@ class AuditLog:
         key = self._key
         made: list[Entry] = []
 
-        def build(last: object | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        def build(
+            last: object | None, current: dict[str, Any] | None
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
             seq, prev = 1, GENESIS
             if last is not None:
                 try:
@@ -102,6 +104,7 @@ class AuditLog:
                         expected="an audit entry; run 'mindcommons audit-log verify'",
                     ) from None  # fmt: skip
                 seq, prev = before.seq + 1, before.hash
+            self._check_tail(seq - 1, prev, current)
             entry = replace(draft, seq=seq, time=utc_now(), prev_hash=prev)
             digest = entry.compute_hash()
             entry = replace(entry, hash=digest, mac=entry_mac(key, digest) if key else None)
@@ -113,6 +116,28 @@ class AuditLog:
 
         self.store.append(build)
         return made[0]
+
+    def _check_tail(self, last_seq: int, last_hash: str, head: dict[str, Any] | None) -> None:
+        """Fail closed: never append past a cut or rewritten tail (that would hide it)."""
+        problem = ""
+        if head is None:
+            problem = "audit.head is missing although the log has entries" if last_seq else ""
+        elif not isinstance(head.get("seq"), int) or not isinstance(head.get("hash"), str):
+            problem = "audit.head is malformed"
+        elif self._key is not None and head.get("mac") != head_mac(
+            self._key, head["seq"], head["hash"]
+        ):
+            problem = "audit.head's MAC does not match the site key"
+        elif head["seq"] > last_seq:
+            problem = f"the log ends at seq {last_seq} but audit.head records seq {head['seq']}"
+        elif head["seq"] == last_seq and head["hash"] != last_hash:
+            problem = f"seq {last_seq} does not have the hash recorded in audit.head"
+        if problem:
+            raise InputError(
+                f"refusing to append: {problem} (the log may have been tampered with)",
+                file=self.store.location,
+                expected="an intact log; run 'mindcommons audit-log verify' and call the steward",
+            )
 
     def entries(self) -> Iterator[Entry]:
         """Every entry in stored order; an unreadable one raises InputError (run verify)."""

@@ -21,8 +21,9 @@ from mindcommons.errors import InputError
 LOG_FILE = "audit.log.jsonl"
 HEAD_FILE = "audit.head"
 
-# Given the last stored record (None when empty), return (new record, new head).
-Builder = Callable[[object | None], tuple[dict[str, Any], dict[str, Any]]]
+# Given the last stored record and the current head (None when absent), return
+# (new record, new head).
+Builder = Callable[[object | None, dict[str, Any] | None], tuple[dict[str, Any], dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class AuditStore(Protocol):
     def location(self) -> str: ...
 
     def append(self, build: Builder) -> dict[str, Any]:
-        """Under an exclusive lock: build from the last record, persist record and head."""
+        """Under an exclusive lock: build from the last record and head, persist both."""
         ...
 
     def rows(self) -> Iterator[StoredRow]:
@@ -76,7 +77,11 @@ class JsonlFileStore:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            record, head = build(self._last_record(fd))
+            try:
+                current = self.read_head()
+            except ValueError as err:
+                raise InputError(str(err), file=str(self.head_path)) from None
+            record, head = build(self._last_record(fd), current)
             data = (json.dumps(record, sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False) + "\n").encode("utf-8")  # fmt: skip
             written = os.write(fd, data)

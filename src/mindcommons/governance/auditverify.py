@@ -103,7 +103,7 @@ def verify_rows(
         elif found.get(head_seq) != head_hash:
             problems.append(f"seq {head_seq}: hash differs from the head anchor (rewritten)")
         elif head_seq < last.seq:
-            gap = f"seq {head_seq + 1}-{last.seq}"
+            gap = f"seq {head_seq + 1}" + (f"-{last.seq}" if last.seq > head_seq + 1 else "")
             if key is None:
                 problems.append(f"{gap}: after the head anchor and not covered by it")
             else:
