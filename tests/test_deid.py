@@ -304,3 +304,15 @@ def test_place_surrogates_fit_the_language_and_never_keep_the_original() -> None
         for key in ("p-1", "p-2", "p-3"):
             out = deidentify(f"Mora em {city}.", language=lang, secret=SECRET, patient_key=key)
             assert city not in out.text, out.text
+
+
+def test_glued_dates_dates_before_times_and_relatives_in_lower_case() -> None:
+    found = _found("Labs on10/14/82 stable. Old pelvic fx4/97. Started approx 10/16 0930.\n")
+    assert {"10/14/82", "4/97", "10/16"} <= set(found), found
+    assert _found("neo gtt\n10/16 cxr clear.").get("10/16") == "DATE"
+    lower = "social: pt lives with wife. daughter zelphina visited today, updated on plan.\n" * 2
+    assert "zelphina" in _found(lower)
+    found = _found("Orders signed by Dr. Art Whitcombe. Will hold pressors overnight.")
+    assert "Art Whitcombe" in found or "Art" in found
+    caps = "CT SITE OOZING. Z. MILLER IN TO STRIP TUBES. WILL START PROTONIX TONIGHT.\n"
+    assert any("MILLER" in k for k in _found(caps * 2))

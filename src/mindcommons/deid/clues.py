@@ -20,6 +20,7 @@ class ClueLex:
 
     dictionary: frozenset[str]
     hosp_abbrev: re.Pattern[str]
+    hosp_abbrev_lower: re.Pattern[str]
     ward: re.Pattern[str]
     locative: re.Pattern[str]
     named_hospital: re.Pattern[str]
@@ -43,10 +44,12 @@ def clue_lexicon(lang: str) -> ClueLex:
 
     regions = alternation(list(c.get("regions", ["@@never@@"])))
     creds = alt("credentials")
+    roles = alternation([*c.get("roles", ["@@never@@"]), *r.get("relations", [])])
     return ClueLex(
         dictionary(lang),
         re.compile(rf"\b(?i:{alt('transfer_words')})\s+(?:the\s+)?([A-Z]{{1,3}}(?:H|MC|HC))\b"
                    rf"|\b([A-Z]{{1,3}}(?:H|MC))\s+(?:{alt('hospital_units')})\b"),
+        re.compile(rf"\b(?:{alt('transfer_words')})\s+(?:the\s+)?([a-z]{{1,2}}(?:h|mc))\b(?!['\u2019-])"),
         re.compile(rf"\b(?i:{alt('ward_words')})\s+(?:the\s+)?({_W})\s?(\d{{1,2}})\b(?![./:]\d)"),
         re.compile(rf"\b(?i:{alt('locative_words')})\s+(?:the\s+)?({_W}(?:\s+{_W})?)"),
         re.compile(rf"\b(?:(?:St|ST|Saint|SAINT)\.?\s+(?P<saint>[A-Z](?:[A-Za-z]+(?:['\u2019][sS])?|\.))"
@@ -60,7 +63,7 @@ def clue_lexicon(lang: str) -> ClueLex:
         re.compile(rf"\b(?i:{alt('name_verbs')})\s+({_W})(?:\s+({_W}\.?))?(?:\s+({_W}))?"),
         re.compile(rf"(?im)^[ \t]*((?:{_W}\.?[ \t]+){{0,3}}{_W})[ \t]*,?[ \t]*"
                    rf"(?:{creds})(?:[ \t]*[/,][ \t]*(?:{creds}))*[ \t.]*$"),
-        re.compile(rf"\b({_W}(?:\s+{_W})?)\s*\((?i:{alt('roles')})\)"),
+        re.compile(rf"\b({_W}(?:\s+{_W})?)\s*\((?i:{roles})\)"),
     )  # fmt: skip
 
 
@@ -107,8 +110,12 @@ def clue_spans(text: str, lang: str) -> list[Span]:
         g = 1 if m.group(1) else 2
         if m.group(g).lower() not in cl.stop and m.group(g).lower() not in lx.dictionary:
             add(m, g, "HOSPITAL", "hospital-abbreviation", 0.75)
+    if not cl.ctx.caps:  # "to gh", "at gh" in a lower-case note
+        for m in lx.hosp_abbrev_lower.finditer(text):
+            if m.group(1) not in cl.stop and m.group(1) not in lx.dictionary:
+                add(m, 1, "HOSPITAL", "hospital-abbreviation", 0.7)
     for m in lx.ward.finditer(text):
-        if cl.unknown(m.group(1)) and cl.cap_ok(m.group(1)):
+        if cl.unknown(m.group(1)) and len(m.group(1)) >= 5:
             add(m, 1, "HOSPITAL", "ward-name", 0.75)
     for m in lx.locative.finditer(text):
         words = m.group(1).split()

@@ -11,6 +11,7 @@ from mindcommons.deid.resources import (
     Gazetteer,
     _read_list,
     alternation,
+    dictionary,
     gazetteer,
     ordinary,
     rules,
@@ -44,6 +45,7 @@ class Lex:
     relations: frozenset[str]
     verbs: frozenset[str]
     stop: frozenset[str]
+    function: frozenset[str]
     hospital: re.Pattern[str]
     org: re.Pattern[str]
     place_strong: re.Pattern[str]
@@ -69,7 +71,7 @@ def lexicon(lang: str) -> Lex:
     street_named = rf"\b(?:{cap}\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Ave|Rd|Ln|Blvd)\b\.?"  # noqa: E501
     return Lex(
         low("strong_titles"), low("titles") - low("strong_titles"), low("name_suffixes"),
-        low("relations"), low("name_verbs"), stop,
+        low("relations"), low("name_verbs"), stop, low("function_words") | frozenset(r["months"]),
         re.compile(rf"\b{hosp}\b", re.I),
         re.compile(rf"\b{alternation(r['org_words'])}\b", re.I),
         re.compile(rf"\b{alternation(strong_ctx)}\s+(?:the\s+)?", re.I),
@@ -99,6 +101,7 @@ def caps_informative(toks: list[Tok]) -> bool:
 class _Ctx:
     def __init__(self, text: str, lang: str) -> None:
         self.text = text
+        self.lang = lang
         self.lex = lexicon(lang)
         self.gaz: Gazetteer = gazetteer()
         self.toks = tokens(text)
@@ -124,6 +127,24 @@ class _Ctx:
         if t.low in g.surnames or t.low in g.first:
             return t.low not in g.ambiguous or (self.caps and t.text[0].isupper())
         return self.caps and self.propery(t) and t.text.upper() != t.text
+
+    def unknown(self, t: Tok) -> bool:
+        """Not a function, clinical or ordinary word: in an uninformative-case note, a name."""
+        low = t.low
+        if len(low) < 3 or low in self.lex.stop or low in self.gaz.common:
+            return False
+        return bool(dictionary(self.lang)) and not ordinary(low, self.lang)
+
+    def titled(self, t: Tok) -> bool:
+        """After a strong title: a capitalised word that is not a function word is a name."""
+        if self.namey(t):
+            return True
+        return (
+            self.caps
+            and self.propery(t)
+            and not t.text.isupper()
+            and t.low not in self.lex.function
+        )
 
     def namey(self, t: Tok) -> bool:
         """Could be a name right after a strong title (anything but a function word)."""
@@ -158,10 +179,12 @@ def name_spans(text: str, lang: str) -> list[Span]:
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         gap = c.gap(i + 1) if nxt else ""
         if nxt is not None and "\n" not in gap and len(gap.strip(" .,:'\"()-")) == 0:
-            if t.low in lex.strong_titles and c.namey(nxt):
+            if t.low in lex.strong_titles and c.titled(nxt):
                 add(i + 1, _extend(c, i + 1), f"title:{t.low}", 0.95)
             elif (t.low in lex.weak_titles or t.low in lex.relations) and (
-                c.first(nxt, strict=False) if not c.caps else c.surname(nxt) or c.first(nxt)
+                c.first(nxt, strict=False) or (t.low in lex.relations and c.unknown(nxt))
+                if not c.caps
+                else c.surname(nxt) or c.first(nxt)
             ):
                 add(i + 1, _extend(c, i + 1), f"relation:{t.low}", 0.85)
             elif t.low in lex.verbs and c.first(nxt):
@@ -191,7 +214,11 @@ def name_spans(text: str, lang: str) -> list[Span]:
             and c.namey(nxt)
             and nxt.low not in c.gaz.common
             and len(nxt.text) > 1
-            and (nxt.text[0].isupper() if c.caps else not ordinary(nxt.text, lang))
+            and (
+                nxt.text[0].isupper()
+                if c.caps
+                else not ordinary(nxt.text, lang) or nxt.low in c.gaz.surnames
+            )
             and not (ordinary(nxt.text, lang) and nxt.low not in c.gaz.surnames)
         ):
             add(i, _extend(c, i + 1), "initial-surname", 0.85)

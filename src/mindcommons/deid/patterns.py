@@ -106,13 +106,21 @@ def _veto(lang: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     v = rules(lang).get("date_veto", {})
     before = alternation(list(v.get("before", ["@@never@@"])))
     after = alternation(list(v.get("after", ["@@never@@"])))
-    return (re.compile(rf"\b{before}\W{{0,3}}$", re.I), re.compile(rf"^\W{{0,3}}{after}\b", re.I))
+    return (
+        re.compile(rf"\b{before}[^\w\n]{{0,3}}\Z", re.I),
+        re.compile(rf"^[^\w\n]{{0,3}}{after}\b", re.I),
+    )
+
+
+_TIME_AFTER = re.compile(r"^,?\s{1,2}(?:@\s?)?(?:[0-2]\d[0-5]\d\b|[0-2]?\d:[0-5]\d)")
 
 
 def _vetoed(lang: str, text: str, start: int, end: int) -> bool:
     """A bare m/d that reads as a fraction, a strength grade or a ventilator setting."""
     before, after = _veto(lang)
     pre, post = text[max(0, start - 25) : start], text[end : end + 15]
+    if _TIME_AFTER.match(post):  # "10/16 0930" is a date and a time
+        return False
     return bool(before.search(pre) or after.search(post))
 
 
