@@ -316,3 +316,12 @@ def test_glued_dates_dates_before_times_and_relatives_in_lower_case() -> None:
     assert "Art Whitcombe" in found or "Art" in found
     caps = "CT SITE OOZING. Z. MILLER IN TO STRIP TUBES. WILL START PROTONIX TONIGHT.\n"
     assert any("MILLER" in k for k in _found(caps * 2))
+
+
+def test_fractions_and_typos_are_not_identifiers_but_dates_after_counts_are() -> None:
+    found = _found("Tolerated chair for 1 1/2 hrs. Rales up 1/4 bilat. D5 1/2 at 75/hr.\n")
+    assert not any(k in found for k in ("1/2", "1/4")), found
+    assert "8/15" in _found("Pan cultured x 2 8/15. Tylenol given.")
+    text = "CV: PT REMAINS WITH BORDELINE LOW BP. DIFFICULT TO ASSCESS LEVEL OF ORIENTATION.\n"
+    found = _found(text * 2)
+    assert not any(k in found for k in ("BORDELINE", "ASSCESS")), found

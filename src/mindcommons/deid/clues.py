@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mindcommons.deid.context import _Ctx, lexicon
-from mindcommons.deid.resources import alternation, dictionary, ordinary, rules
+from mindcommons.deid.resources import alternation, dictionary, misspelt, ordinary, rules
 from mindcommons.deid.spans import Span
 
 _W = r"[A-Za-z][A-Za-z'\u2019-]*"
@@ -80,7 +80,9 @@ class _Clues:
         low = word.lower().rstrip(".").removesuffix("'s").removesuffix("\u2019s")
         if len(low) < 3 or low in self.stop or low in self.ctx.gaz.common:
             return False
-        return bool(self.lex.dictionary) and not ordinary(low, self.lang)
+        if not self.lex.dictionary or ordinary(low, self.lang):
+            return False
+        return not misspelt(low, self.lang)  # "BORDELINE", "ASSCESS": a typo, not a name
 
     def cap_ok(self, word: str) -> bool:
         """Capitalised, or capitalisation carries no information in this note."""

@@ -121,6 +121,10 @@ def _vetoed(lang: str, text: str, start: int, end: int) -> bool:
     pre, post = text[max(0, start - 25) : start], text[end : end + 15]
     if _TIME_AFTER.match(post):  # "10/16 0930" is a date and a time
         return False
+    num, _, den = text[start:end].partition("/")
+    proper = den.isdigit() and num.isdigit() and int(num) < int(den) <= 8
+    if proper and re.search(r"(?<![\dx/.:-])(?<!x\s)\d\s\Z", pre, re.I):  # "1 1/2 hrs"
+        return True
     return bool(before.search(pre) or after.search(post))
 
 

@@ -126,6 +126,30 @@ def ordinary(word: str, lang: str) -> bool:
     return m is not None and low[m.end() :] in words and len(low) - m.end() >= 4
 
 
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+@cache
+def _delete_index(lang: str) -> frozenset[str]:
+    """Every dictionary word of 6+ letters with one letter deleted (symmetric-delete lookup)."""
+    out: set[str] = set()
+    for w in dictionary(lang):
+        if len(w) >= 6:
+            out.update(_deletes(w))
+    return frozenset(out)
+
+
+def misspelt(word: str, lang: str) -> bool:
+    """True when ``word`` (7+ letters) is one edit (or a swap) away from a long ordinary word."""
+    low = word.lower().strip(".'\u2019-")
+    if len(low) < 7 or not low.isalpha():
+        return False
+    words, index = dictionary(lang), _delete_index(lang)
+    dels = _deletes(low)
+    return low in index or any(d in words or d in index for d in dels)
+
+
 def alternation(words: list[str]) -> str:
     """A regex alternation of literal words, longest first; spaces match any whitespace."""
     parts = sorted({re.escape(w).replace(r"\ ", r"\s+") for w in words}, key=len, reverse=True)
