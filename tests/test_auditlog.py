@@ -253,3 +253,33 @@ def test_cli_verify_export_show(tmp_path: Path) -> None:
 
     missing = runner.invoke(app, ["audit-log", "verify", "--site", "nope", "--home", str(tmp_path)])
     assert isinstance(missing.exception, ConfigError)
+
+
+def test_ingest_and_policy_changes_are_logged(tmp_path: Path) -> None:
+    """Wired call sites: a first ingest and a steward's policy edit land in the chain."""
+    from mindcommons.ingest import ingest_path
+    from mindcommons.policy import set_allowed_jobs
+    from mindcommons.settings import load_settings
+
+    settings = load_settings(tmp_path / "home")
+    batch = tmp_path / "batch.jsonl"
+    rows = [
+        {"type": "participant", "participant_id": "p1"},
+        {"type": "document", "participant_id": "p1", "document_id": "d1",
+         "kind": "clinical_note", "language": "en", "date": "2024-01-02",
+         "text": "Sleeps poorly most nights.", "deid_status": "synthetic"},
+    ]  # fmt: skip
+    batch.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    ingest_path(batch, "site-a", settings=settings)
+    site_dir = settings.site_dir("site-a")
+    set_allowed_jobs(site_dir, ["count"])
+    log = AuditLog.for_site(site_dir)
+    kinds = [e.kind for e in log.entries()]
+    assert kinds.count("policy_change") == 2  # created with defaults, then edited
+    assert kinds.count("ingest") == 1
+    ingest = next(e for e in log.entries() if e.kind == "ingest")
+    assert ingest.details["inserted"]["document"] == 1
+    assert "Sleeps poorly" not in (site_dir / "audit.log.jsonl").read_text(encoding="utf-8")
+    edit = [e for e in log.entries() if e.kind == "policy_change"][-1]
+    assert edit.details == {"allowed_jobs": {"old": ["evaluate", "count"], "new": ["count"]}}
+    assert log.verify().ok

@@ -80,10 +80,25 @@ def read_site_policy(site_dir: Path) -> SitePolicy:
 
 
 def write_site_policy(site_dir: Path, policy: SitePolicy) -> None:
+    """Replace the policy atomically and record the change in the site's audit log."""
+    from mindcommons.governance import EventKind, record_event  # governance imports us
+
+    old = read_site_policy(site_dir) if (site_dir / POLICY_FILE).exists() else None
     site_dir.mkdir(parents=True, exist_ok=True)
     tmp = site_dir / (POLICY_FILE + ".tmp")
     tmp.write_text(policy.to_toml(), encoding="utf-8")
     tmp.replace(site_dir / POLICY_FILE)
+    changes = {
+        name: {"old": None if old is None else _plain(getattr(old, name)), "new": _plain(value)}
+        for name, value in vars(policy).items()
+        if old is None or getattr(old, name) != value
+    }
+    if changes:
+        record_event(site_dir, EventKind.POLICY_CHANGE, subject=POLICY_FILE, details=changes)
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def allowed_jobs(site_dir: Path) -> list[str]:

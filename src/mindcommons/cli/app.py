@@ -29,6 +29,7 @@ def _register_commands() -> None:
     # Each module adds its commands to ``app``; imported here so ``--help`` lists them all.
     from mindcommons.cli import (  # noqa: F401
         audit_cmd,
+        auditlog_cmd,
         deid_cmd,
         demo_cmd,
         federation_cmd,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mindcommons.errors import InputError
+from mindcommons.governance import EventKind, record_event
 from mindcommons.ingest.base import FORMATS, Issues, Locator, ParsedRecord, build, format_for
 from mindcommons.ingest.deid import DEFAULT_STAGES, DeidContext, DocKey, run_stages
 from mindcommons.ingest.text import read_text
@@ -220,7 +221,19 @@ def ingest_path(
         if own:
             repository.close()
     if own:  # a site created here gets its steward's policy file with safe defaults
-        ensure_site_policy((settings or load_settings()).site_dir(site))
+        site_dir = (settings or load_settings()).site_dir(site)
+        ensure_site_policy(site_dir)
+        record_event(
+            site_dir,
+            EventKind.INGEST,
+            subject=f"dataset:{chosen.name}",
+            details={
+                "files": len(files),
+                "inserted": dict(result.inserted),
+                "unchanged": dict(result.unchanged),
+                "deid_stages": list(deid_stages),
+            },
+        )
     if progress is not None:
         progress(total, total)
     return IngestReport(
