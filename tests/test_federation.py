@@ -304,3 +304,28 @@ def test_dropout_then_down_leaves_nothing(fed: Settings) -> None:
     assert not _group_pids(state)
     assert not (fed.federation_dir() / "state.json").exists()
     assert launcher.status(fed)["up"] is False
+
+
+def test_every_site_job_is_audited_and_a_broken_log_releases_nothing(tmp_path: Path) -> None:
+    from mindcommons.governance import AuditLog
+
+    settings = make_home(tmp_path, {"site-a": 3})
+    home, site_dir = settings.resolved_home(), settings.site_dir("site-a")
+    ok = run_site_job("site-a", home, {"job": "count", "run_id": "r1"})
+    refused = run_site_job("site-a", home, {"job": "export_notes", "run_id": "r2"})
+    assert ok["status"] == "ok" and refused["status"] == "refused"
+    log = AuditLog.for_site(site_dir)
+    jobs = [e for e in log.entries() if e.subject.startswith("job:")]
+    assert [(e.kind, e.actor) for e in jobs] == [
+        ("release", "coordinator:r1"),
+        ("job_refused", "coordinator:r2"),
+    ]
+    assert log.verify().ok
+    # A log whose tail was cut no longer matches its head: the site stops releasing.
+    path = site_dir / "audit.log.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]), encoding="utf-8")
+    blocked = run_site_job("site-a", home, {"job": "count", "run_id": "r3"})
+    assert blocked["status"] == "error"
+    assert blocked["reason"].startswith("audit log refused at site-a")
+    assert blocked["payload"] == {}

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mindcommons.errors import ConfigError, PolicyError, PrerequisiteError
+from mindcommons.errors import ConfigError, MindcommonsError, PolicyError, PrerequisiteError
+from mindcommons.governance import EventKind, record_event
 from mindcommons.policy import (
     allowed_jobs,
     read_site_policy,
@@ -59,11 +60,37 @@ def run_site_job(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
     """Run one job at ``site``; return ``{"site", "status", "reason", "seconds", "payload"}``.
 
     ``status`` is "ok", "refused" (policy) or "error"; ``payload`` holds only numbers.
-    Errors are reported by kind only: a traceback could quote site data.
+    Errors are reported by kind only: a traceback could quote site data. Every job is
+    recorded in the site's audit log first; if the log refuses, nothing is released.
     """
     validate_site_name(site)
-    kind = str(job.get("job", ""))
     settings = load_settings(home)
+    reply = _run(site, settings, job)
+    kind = str(job.get("job", ""))
+    event = {"ok": EventKind.RELEASE, "refused": EventKind.JOB_REFUSED}.get(
+        reply["status"], EventKind.JOB
+    )
+    details: dict[str, Any] = {"job": kind[:100], "status": reply["status"]}
+    details["seconds"] = reply["seconds"]
+    if reply["reason"]:
+        details["reason"] = str(reply["reason"])[:200]
+    if reply["status"] == "ok":
+        details["fields_released"] = len(reply["payload"])
+    try:
+        record_event(
+            settings.site_dir(site),
+            event,
+            actor=f"coordinator:{str(job.get('run_id', '?'))[:80]}",
+            subject=f"job:{kind[:100]}",
+            details=details,
+        )
+    except MindcommonsError as err:
+        return _reply(site, "error", f"audit log refused at {site}: {err}", time.perf_counter())
+    return reply
+
+
+def _run(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
+    kind = str(job.get("job", ""))
     site_dir = settings.site_dir(site)
     started = time.perf_counter()
     try:
