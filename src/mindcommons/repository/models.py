@@ -89,8 +89,11 @@ class Document(Base):
     kind: Mapped[str] = mapped_column(String(50), index=True)
     language: Mapped[str] = mapped_column(String(20))
     date: Mapped[dt.date] = mapped_column(Date)
+    # base64(nonce || AES-256-GCM ciphertext) under key ``text_key_id`` (crypto.py); a
+    # NULL key id marks plaintext left by revision 0002, encrypted when a keyring opens it.
     text: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of text (UTF-8)
+    text_key_id: Mapped[str | None] = mapped_column(String(40))
+    content_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 hex of the text
     deid_status: Mapped[str] = mapped_column(String(20))
     # What de-identification did (mode, counts by type, detector versions); never text.
     deid_record: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
@@ -21,6 +22,7 @@ from mindcommons.records import (
     Record,
     SignalRecord,
 )
+from mindcommons.repository.crypto import Keyring, document_aad
 from mindcommons.repository.models import (
     Base,
     Dataset,
@@ -82,17 +84,38 @@ def naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _document_row(r: DocumentRecord) -> dict[str, Any]:
-    digest = hashlib.sha256(r.text.encode("utf-8")).hexdigest()
-    return {
-        "document_id": r.document_id,
-        "kind": r.kind,
-        "language": r.language,
-        "date": r.date,
-        "text": r.text,
-        "content_hash": digest,
-        "deid_status": r.deid_status,
-    }
+def _document_spec(
+    keyring: Keyring,
+    dataset_name: str,
+    deid_records: Mapping[DocKey, Mapping[str, Any]] | None,
+) -> _ChildSpec:
+    """Documents are stored encrypted; their content hash is an HMAC under the keyring."""
+
+    def row(r: DocumentRecord) -> dict[str, Any]:
+        aad = document_aad(dataset_name, r.participant_id, r.document_id)
+        key_id, blob = keyring.encrypt(r.text, aad)
+        out = {
+            "document_id": r.document_id,
+            "kind": r.kind,
+            "language": r.language,
+            "date": r.date,
+            "text": blob,
+            "text_key_id": key_id,
+            "content_hash": keyring.content_hash(r.text),
+            "deid_status": r.deid_status,
+        }
+        if deid_records:
+            record = deid_records.get((r.participant_id, r.document_id))
+            out["deid_record"] = dict(record) if record is not None else None
+        return out
+
+    return _ChildSpec(
+        Document,
+        ("document_id",),
+        ("kind", "language", "date", "content_hash", "deid_status"),
+        row,
+        lambda r: f"document {r.document_id} (participant {r.participant_id})",
+    )
 
 
 def _measure_row(r: MeasureRecord) -> dict[str, Any]:
@@ -108,14 +131,8 @@ def _outcome_row(r: OutcomeRecord) -> dict[str, Any]:
     return {"name": r.name, "value": r.value, "date": r.date}
 
 
+# Documents need the keyring: their spec is built per batch by ``_document_spec``.
 CHILDREN: dict[str, _ChildSpec] = {
-    "document": _ChildSpec(
-        Document,
-        ("document_id",),
-        ("kind", "language", "date", "content_hash", "deid_status"),
-        _document_row,
-        lambda r: f"document {r.document_id} (participant {r.participant_id})",
-    ),
     "measure": _ChildSpec(
         Measure,
         ("instrument", "date"),
@@ -171,10 +188,14 @@ def _first_difference(
     return None
 
 
-def batch_hash(dataset: DatasetRecord, records: Sequence[Record]) -> str:
-    """sha256 over the batch's records, independent of their order."""
+def batch_hash(dataset: DatasetRecord, records: Sequence[Record], key: bytes) -> str:
+    """HMAC-SHA256 under ``key`` over the batch's records, independent of their order.
+
+    Keyed, because the records hold document text: a plain hash would let anyone with
+    the database confirm a guessed batch.
+    """
     lines = sorted(f"{type(r).__name__}:{r.model_dump_json()}" for r in records)
-    digest = hashlib.sha256(f"dataset:{dataset.model_dump_json()}\n".encode())
+    digest = hmac.new(key, f"dataset:{dataset.model_dump_json()}\n".encode(), hashlib.sha256)
     for line in lines:
         digest.update(line.encode("utf-8") + b"\n")
     return digest.hexdigest()
@@ -187,6 +208,7 @@ def store(
     records: Sequence[Record],
     *,
     source: str,
+    keyring: Keyring,
     deid_records: Mapping[DocKey, Mapping[str, Any]] | None = None,
     review: Sequence[DocKey] = (),
 ) -> BatchResult:
@@ -215,9 +237,7 @@ def store(
     pk_by_pid = _store_participants(session, dataset_id, participants, result)
     needed = sorted({r.participant_id for recs in children.values() for r in recs} - set(pk_by_pid))
     pk_by_pid.update(_participant_pks(session, dataset_id, needed))
-    specs = dict(CHILDREN)
-    if deid_records:
-        specs["document"] = _with_deid_records(deid_records)
+    specs = {**CHILDREN, "document": _document_spec(keyring, dataset.name, deid_records)}
     for kind in CHILD_TYPES:
         _store_children(session, specs[kind], kind, children[kind], pk_by_pid, dataset.name, result)
 
@@ -226,23 +246,13 @@ def store(
         created_at=naive_utc(dt.datetime.now(dt.UTC)),
         source=source,
         counts={"inserted": result.inserted, "unchanged": result.unchanged},
-        batch_hash=batch_hash(dataset, records),
+        batch_hash=batch_hash(dataset, records, keyring.hash_key),
     )
     session.add(batch)
     session.flush()
     result.batch_id = batch.id
     result.review_queued = _queue_for_review(session, review, pk_by_pid, batch.id)
     return result
-
-
-def _with_deid_records(deid_records: Mapping[DocKey, Mapping[str, Any]]) -> _ChildSpec:
-    spec = CHILDREN["document"]
-
-    def row(r: DocumentRecord) -> dict[str, Any]:
-        record = deid_records.get((r.participant_id, r.document_id))
-        return {**_document_row(r), "deid_record": dict(record) if record is not None else None}
-
-    return replace(spec, row=row)
 
 
 def _queue_for_review(

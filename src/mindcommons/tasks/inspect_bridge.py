@@ -7,6 +7,8 @@ Imported only when a task runs through inspect_ai (``run_local``): inspect_ai is
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -46,8 +48,20 @@ QUIET_ENV = {"INSPECT_DISPLAY": "none", "INSPECT_NO_ANSI": "1", "INSPECT_LOG_LEV
 
 @dataclass(frozen=True)
 class _Handle:
+    """A backend and the JSON schema of each prompt (keyed by ``prompt_key``)."""
+
     backend: ModelBackend
     json_schema: dict[str, object] | None
+    schemas: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
+
+    def schema_for(self, messages: list[Message]) -> dict[str, object] | None:
+        return self.schemas.get(prompt_key(messages), self.json_schema)
+
+
+def prompt_key(messages: list[Message]) -> str:
+    """A digest of a prompt: the per-item schema travels with the handle under it."""
+    data = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 # In-process backends, keyed by the ``handle`` model arg. inspect_ai builds the
@@ -88,14 +102,14 @@ class MindcommonsModelAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: InspectConfig,
     ) -> ModelOutput:
+        messages = [_to_message(m) for m in input]
         ours = GenerateConfig(
             max_tokens=config.max_tokens or GenerateConfig.max_tokens,
             temperature=config.temperature or 0.0,
             seed=config.seed or 0,
             stop=tuple(config.stop_seqs or ()),
-            json_schema=self._handle.json_schema,
+            json_schema=self._handle.schema_for(messages),
         )
-        messages = [_to_message(m) for m in input]
         gen = await anyio.to_thread.run_sync(self._handle.backend.generate, messages, ours)
         output = ModelOutput.from_content(
             model=gen.model,
@@ -204,7 +218,10 @@ def run_inspect(
     _quiet_environment()
     config = spec.generate_config(seed)
     handle = uuid.uuid4().hex
-    _HANDLES[handle] = _Handle(model, config.json_schema)
+    schemas = {
+        prompt_key(spec.build_messages(item)): spec.output_schema_for(item) for item in items
+    }
+    _HANDLES[handle] = _Handle(model, config.json_schema, schemas)
     done = [0]
 
     def on_scored() -> None:

@@ -111,3 +111,41 @@ def parse_items(text: str, n_items: int, low: int, high: int) -> ParsedItems:
         quote = entry.get("evidence")
         evidence[free] = quote if isinstance(quote, str) else ""
     return ParsedItems(True, tuple(scores), tuple(evidence))
+
+
+_LABEL = re.compile(r"^\s*[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+){0,2}:\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _clip(sentence: str, max_chars: int) -> str:
+    if len(sentence) <= max_chars:
+        return sentence
+    cut = sentence[:max_chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > max_chars // 2 else cut
+
+
+def evidence_options(text: str, max_options: int = 24, max_chars: int = 120) -> list[str]:
+    """The text's sentences a quote may be chosen from, in order, each one verbatim.
+
+    Splits on line breaks and sentence punctuation; strips a leading speaker label or
+    section header ("Client:", "Mood:"); drops questions (the interviewer's) and
+    fragments under 8 characters; clips long sentences at a word; keeps the first
+    ``max_options`` distinct ones. Every option occurs in ``text`` (``is_verbatim``).
+    """
+    options: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        body = _LABEL.sub("", line, count=1).strip()
+        for piece in _SENTENCE_END.split(body):
+            sentence = _clip(_WS.sub(" ", piece).strip(), max_chars).strip()
+            key = sentence.casefold()
+            if len(sentence) < 8 or sentence.endswith("?") or key in seen:
+                continue
+            if not is_verbatim(sentence, 1, text):
+                continue
+            seen.add(key)
+            options.append(sentence)
+            if len(options) >= max_options:
+                return options
+    return options

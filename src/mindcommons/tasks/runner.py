@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mindcommons.errors import ConfigError, InputError
@@ -64,7 +65,8 @@ def run_task_direct(
     config = spec.generate_config(seed)
     results = []
     for done, item in enumerate(items, 1):
-        generation = model.generate(spec.build_messages(item), config)
+        per_item = replace(config, json_schema=spec.output_schema_for(item))
+        generation = model.generate(spec.build_messages(item), per_item)
         results.append(spec.score(item, generation))
         if progress is not None:
             progress(done, len(items))

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.tasks.base import EvalItem, SampleResult
-from mindcommons.tasks.parsing import is_verbatim, parse_items
+from mindcommons.tasks.parsing import evidence_options, is_verbatim, parse_items
 
 ALL_KINDS = ("clinical_note", "therapy_transcript", "patient_message", "other")
 EVIDENCE_MAX_CHARS = 120
@@ -31,6 +31,8 @@ class TaskSpec(Protocol):
 
     def output_schema(self) -> dict[str, object]: ...
 
+    def output_schema_for(self, item: EvalItem) -> dict[str, object]: ...
+
     def generate_config(self, seed: int = 0) -> GenerateConfig: ...
 
     def score(self, item: EvalItem, generation: Generation) -> SampleResult: ...
@@ -42,7 +44,10 @@ class QuestionnaireTask:
 
     ``item_labels`` are short English paraphrases of the items (short on purpose:
     the embedded model has 135M parameters). ``example`` is one worked example
-    (text, per-item (score, evidence)) shown to the model as a prior turn.
+    (text, per-item (score, evidence)) shown to the model as a prior turn
+    (``show_example``). ``evidence_choices``: each item's evidence is constrained by the
+    grammar to one of the text's sentences (``evidence_options``) or "", so every quote
+    is verbatim; ``evidence_first``: each item object gives its evidence before its score.
     """
 
     name: str
@@ -54,6 +59,10 @@ class QuestionnaireTask:
     min_answer: int = 0
     max_answer: int = 3
     max_tokens: int = 576  # 9 x (~40-token evidence + ~17 structure); measured 170-310
+    show_example: bool = True
+    evidence_choices: bool = True
+    evidence_first: bool = True
+    max_options: int = 24
 
     @property
     def n_items(self) -> int:
@@ -64,40 +73,68 @@ class QuestionnaireTask:
         return (
             f"Rate the {self.n_items} {self.instrument} items from the text. "
             "Score: 0 not at all, 1 several days, 2 more than half the days, "
-            "3 nearly every day. Evidence: copy a short phrase exactly from the text, "
-            'in its language; use "" and score 0 if the item is not mentioned.\n'
+            f"3 nearly every day. {self._evidence_rule()}\n"
             f"Items: {items}."
+        )
+
+    def _evidence_rule(self) -> str:
+        if self.evidence_choices:
+            return (
+                "Evidence: copy the one sentence of the text about the item; "
+                'use "" and score 0 if the item is not mentioned.'
+            )
+        return (
+            "Evidence: copy a short phrase exactly from the text, "
+            'in its language; use "" and score 0 if the item is not mentioned.'
         )
 
     def answer_json(self, answers: tuple[tuple[int, str], ...]) -> str:
         rows = [
-            {"item": n, "score": score, "evidence": quote}
+            {"item": n, "evidence": quote, "score": score}
+            if self.evidence_first
+            else {"item": n, "score": score, "evidence": quote}
             for n, (score, quote) in enumerate(answers, 1)
         ]
         return json.dumps({"items": rows}, ensure_ascii=False)
 
     def build_messages(self, item: EvalItem) -> list[Message]:
-        return [
-            Message("system", self.system_prompt()),
+        example = [
             Message("user", "Text:\n" + self.example_text),
             Message("assistant", self.answer_json(self.example_answers)),
+        ]
+        return [
+            Message("system", self.system_prompt()),
+            *(example if self.show_example else []),
             Message("user", "Text:\n" + item.text),
         ]
 
     def output_schema(self) -> dict[str, object]:
+        """The schema without a text: evidence is any string up to EVIDENCE_MAX_CHARS."""
+        return self._schema({"type": "string", "maxLength": EVIDENCE_MAX_CHARS})
+
+    def output_schema_for(self, item: EvalItem) -> dict[str, object]:
+        """The schema for one text: with ``evidence_choices``, evidence from its sentences."""
+        if not self.evidence_choices:
+            return self.output_schema()
+        options = evidence_options(item.text, self.max_options, EVIDENCE_MAX_CHARS)
+        return self._schema({"type": "string", "enum": ["", *options]})
+
+    def _schema(self, evidence: dict[str, object]) -> dict[str, object]:
         """Exactly ``n_items`` entries, numbered in order, scores from an enum."""
         scores = list(range(self.min_answer, self.max_answer + 1))
+        # enum, not minimum/maximum: llama.cpp grammars ignore bounds
+        score = {"type": "integer", "enum": scores}
+        order = (
+            ("item", "evidence", "score") if self.evidence_first else ("item", "score", "evidence")
+        )
 
         def entry(number: int) -> dict[str, object]:
+            fields = {"item": {"type": "integer", "const": number}, "score": score}
+            fields["evidence"] = evidence
             return {
                 "type": "object",
-                "properties": {
-                    "item": {"type": "integer", "const": number},
-                    # enum, not minimum/maximum: llama.cpp grammars ignore bounds
-                    "score": {"type": "integer", "enum": scores},
-                    "evidence": {"type": "string", "maxLength": EVIDENCE_MAX_CHARS},
-                },
-                "required": ["item", "score", "evidence"],
+                "properties": {key: fields[key] for key in order},
+                "required": list(order),
                 "additionalProperties": False,
             }
 
@@ -117,6 +154,7 @@ class QuestionnaireTask:
         }
 
     def generate_config(self, seed: int = 0) -> GenerateConfig:
+        """Settings for every text; the runners swap in ``output_schema_for(item)``."""
         return GenerateConfig(
             max_tokens=self.max_tokens,
             temperature=0.0,
