@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mindcommons.repository.crypto import Keyring
 from mindcommons.repository.models import Dataset, Document, Measure, Participant
+from mindcommons.repository.rekey import decrypt_row
 from mindcommons.repository.store import chunks
 from mindcommons.tasks.base import EvalItem
 
@@ -26,6 +28,7 @@ def instrument_key(name: str) -> str:
 def eval_items(
     session: Session,
     *,
+    keyring: Keyring,
     instrument: str,
     kinds: Sequence[str],
     limit: int | None,
@@ -50,8 +53,9 @@ def eval_items(
             Document.language,
             Document.date,
             Document.text,
+            Document.text_key_id,
             Participant.participant_id,
-            Dataset.name,
+            Dataset.name.label("dataset"),
             *attr_cols,
         )
         .join(Participant, Document.participant_pk == Participant.id)
@@ -85,14 +89,14 @@ def eval_items(
             kind=doc.kind,
             language=doc.language,
             date=doc.date.isoformat(),
-            text=doc.text,
+            text=decrypt_row(keyring, doc),
             instrument=instrument,
             measure_date=m_date.isoformat(),
             true_items=tuple(int(a) for a in answers),
             true_total=int(total),
             attributes={a: str(getattr(doc, a)) for a in ATTRIBUTES},
         )
-        paired.append(((doc.document_id, doc.name, doc.participant_id), item))
+        paired.append(((doc.document_id, doc.dataset, doc.participant_id), item))
     paired.sort(key=lambda pair: pair[0])
     items = [item for _, item in paired]
     random.Random(seed).shuffle(items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.records import DatasetRecord, Record
-from mindcommons.repository import migrate
+from mindcommons.repository import migrate, rekey
+from mindcommons.repository.crypto import KEY_FILE, KEY_FILE_ENV, Keyring, keyring_path_from_env
 from mindcommons.repository.evalitems import eval_items
 from mindcommons.repository.models import COUNTED_TABLES, Dataset, Participant
+from mindcommons.repository.rekey import Rotation
 from mindcommons.repository.review import ReviewEntry, deid_records, review_queue
 from mindcommons.repository.store import BatchResult, DocKey, store
 from mindcommons.settings import Settings, validate_site_name
@@ -44,19 +47,60 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-class SiteRepository:
-    """A site's repository. Open with ``SiteRepository.open(url)`` or ``for_site``."""
+def _keyring_for(url: str, keyring: Keyring | None, keyring_path: Path | None) -> Keyring:
+    """The keyring given, else the file given, else $MINDCOMMONS_TEXT_KEY_FILE, else the
+    ``text.keys`` next to a SQLite database file; a PostgreSQL URL needs one of the first 3."""
+    if keyring is not None:
+        return keyring
+    path = keyring_path or keyring_path_from_env()
+    if path is None:
+        parsed = make_url(url)
+        database = parsed.database or ""
+        if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            raise ConfigError(
+                f"document text is encrypted with a key kept outside the database; for "
+                f"{parsed.render_as_string(hide_password=True)} give keyring_path= or set "
+                f"{KEY_FILE_ENV} to the keyring file"
+            )
+        path = Path(database).resolve().parent / KEY_FILE
+    return Keyring.load(path)
 
-    def __init__(self, engine: Engine) -> None:
+
+class SiteRepository:
+    """A site's repository. Open with ``SiteRepository.open(url)`` or ``for_site``.
+
+    Document text is stored encrypted under ``keyring`` (see ``repository/crypto.py``).
+    """
+
+    def __init__(self, engine: Engine, keyring: Keyring) -> None:
         self.engine = engine
+        self.keyring = keyring
 
     @classmethod
-    def open(cls, url: str) -> SiteRepository:
-        """Connect to ``url`` and migrate the schema to the newest revision."""
+    def open(
+        cls,
+        url: str,
+        *,
+        keyring: Keyring | None = None,
+        keyring_path: Path | None = None,
+    ) -> SiteRepository:
+        """Connect to ``url``, migrate the schema to the newest revision, load the keyring.
+
+        The keyring is ``keyring``, else the file ``keyring_path`` (created on first use),
+        else ``$MINDCOMMONS_TEXT_KEY_FILE``, else ``text.keys`` in the folder of a SQLite
+        database file; other URLs without one raise ``ConfigError``. Rows still in plaintext
+        are encrypted (one transaction), then one row per key is decrypted as a check: a
+        wrong keyring raises ``PrerequisiteError`` naming the key file.
+        """
+        ring = _keyring_for(url, keyring, keyring_path)
         engine = _create_engine(url)
         shown = engine.url.render_as_string(hide_password=True)
         try:
             migrate.upgrade(engine)
+            with Session(engine) as session, session.begin():
+                rekey.encrypt_plaintext(session, ring)
+            with Session(engine) as session:
+                rekey.check_readable(session, ring)
         except OperationalError as err:
             engine.dispose()
             reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
@@ -67,15 +111,20 @@ class SiteRepository:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, ring)
 
     @classmethod
     def for_site(cls, settings: Settings, site: str) -> SiteRepository:
-        """The repository of ``site`` under ``settings`` (one SQLite file per site by default)."""
+        """The repository of ``site`` under ``settings`` (one SQLite file per site by default).
+
+        Its keyring is ``$MINDCOMMONS_TEXT_KEY_FILE`` or ``<site_dir>/text.keys``.
+        """
         url = settings.site_db_url(site)
+        site_dir = settings.site_dir(site)
         if make_url(url).get_backend_name() == "sqlite":
-            settings.site_dir(site).mkdir(parents=True, exist_ok=True)
-        return cls.open(url)
+            site_dir.mkdir(parents=True, exist_ok=True)
+        path = keyring_path_from_env() or site_dir / KEY_FILE
+        return cls.open(url, keyring_path=path)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -119,6 +168,7 @@ class SiteRepository:
                     dataset,
                     records,
                     source=source,
+                    keyring=self.keyring,
                     deid_records=deid_records,
                     review=review,
                 )
@@ -181,12 +231,54 @@ class SiteRepository:
         with Session(self.engine) as session:
             return eval_items(
                 session,
+                keyring=self.keyring,
                 instrument=instrument,
                 kinds=kinds,
                 limit=limit,
                 seed=seed,
                 max_days=max_days,
             )
+
+    def document_texts(self) -> dict[DocKey, str]:
+        """(participant_id, document_id) -> decrypted text of every stored document."""
+        with Session(self.engine) as session:
+            return rekey.document_texts(session, self.keyring)
+
+    def key_usage(self) -> dict[str, int]:
+        """Key id -> number of documents encrypted with it."""
+        with Session(self.engine) as session:
+            return rekey.key_ids_in_use(session)
+
+    def rotate_text_key(self) -> Rotation:
+        """A new current key; every document re-encrypted in one transaction (all or nothing).
+
+        The new key is saved to the keyring file before the transaction, and the old keys
+        are dropped from it only after the commit (keys still used by rows another process
+        wrote meanwhile are kept). On failure nothing changes in the database, the keyring
+        gets its previous current key back and every document stays readable.
+        """
+        ring = self.keyring
+        old_current = ring.current
+        new_id = ring.add_key()
+        ring.save()
+        try:
+            with Session(self.engine) as session, session.begin():
+                count = rekey.reencrypt_all(session, ring)
+        except BaseException:
+            ring.current = old_current
+            with Session(self.engine) as session:
+                if new_id not in rekey.key_ids_in_use(session):
+                    del ring.keys[new_id]
+            ring.save()
+            raise
+        with Session(self.engine) as session:
+            in_use = rekey.key_ids_in_use(session)
+        kept = tuple(sorted(k for k in in_use if k != new_id))
+        dropped = tuple(sorted(k for k in ring.keys if k != new_id and k not in in_use))
+        for key_id in dropped:
+            del ring.keys[key_id]
+        ring.save()
+        return Rotation(new_id, count, dropped, kept)
 
 
 def _first_line(err: Exception) -> str:
