@@ -221,3 +221,17 @@ def test_cli_query_json(tmp_path: Path) -> None:
     assert data["floors"] == {"site-a": 10} and data["budget_left"]["site-a"] == 999.0
     shown = CliRunner().invoke(app, ["query", "--by", "gender", "--local", "--home", str(home)])
     assert shown.exit_code == 0 and "<10" in shown.output
+
+
+def test_site_refuses_regrouped_categories_without_spending(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = make_site(home, "site-a", cohort(BIG))
+    # "en" alone vs "en"+"es" would isolate "es" by subtraction: the site only accepts
+    # its own code table
+    regrouped = query_job(["language"], statistic="count", epsilon=1.0, project="r",
+                          min_n=None, levels=[["en"]])  # fmt: skip
+    reply = run_site_job("site-a", home, regrouped)
+    assert reply["status"] == "refused" and "code table" in reply["reason"]
+    assert spent(settings.site_dir("site-a"), "r") == 0.0
+    wrong_dim = dict(regrouped, by="participant_id", levels='[["x"]]')
+    assert run_site_job("site-a", home, wrong_dim)["status"] == "refused"

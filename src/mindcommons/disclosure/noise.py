@@ -8,7 +8,8 @@ from typing import Any
 from mindcommons.errors import PrerequisiteError
 
 
-def _dp() -> Any:
+def require_opendp() -> Any:
+    """The ``opendp.prelude`` module with contrib features on (PrerequisiteError if absent)."""
     try:
         import opendp.prelude as dp  # type: ignore[import-untyped,unused-ignore]
     except ModuleNotFoundError as err:
@@ -21,7 +22,7 @@ def _dp() -> Any:
 
 def noisy_counts(counts: Sequence[int], *, sensitivity: int, epsilon: float) -> list[int]:
     """Discrete Laplace noise on integer counts whose L1 sensitivity is ``sensitivity``."""
-    dp = _dp()
+    dp = require_opendp()
     meas = dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T=int)),
         dp.l1_distance(T=int),
@@ -34,7 +35,7 @@ def noisy_counts(counts: Sequence[int], *, sensitivity: int, epsilon: float) -> 
 
 def noisy_sums(sums: Sequence[float], *, sensitivity: float, epsilon: float) -> list[float]:
     """Laplace noise on real sums (of clamped values) with L1 sensitivity ``sensitivity``."""
-    dp = _dp()
+    dp = require_opendp()
     meas = dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T=float, nan=False)),
         dp.l1_distance(T=float),

@@ -97,13 +97,16 @@ def run_query(
     min_n: int | None = None,
     sites: list[str] | None = None,
     local: bool = False,
-    levels: list[list[str]] | None = None,
     timeout: float = 300.0,
 ) -> QueryResult:
-    """Run a group-by query at every site (federated, or ``local`` in this process)."""
-    job = query_job(
-        by, statistic=statistic, epsilon=epsilon, project=project, min_n=min_n, levels=levels
-    )
+    """Run a group-by query at every site (federated, or ``local`` in this process).
+
+    ``by`` names dimensions (``tables.DIMENSIONS`` or ``instrument_band:<instrument>``);
+    ``statistic`` is "count" or "mean:<instrument>" (latest total per participant);
+    ``epsilon`` is charged to ``project``'s budget at each site; ``min_n`` can only raise
+    a site's floor. Sites that refuse or fail are listed in ``QueryResult.missing``.
+    """
+    job = query_job(by, statistic=statistic, epsilon=epsilon, project=project, min_n=min_n)
     if local:
         payloads, missing = _run_local(settings, job, sites)
     else:

@@ -94,6 +94,7 @@ def parse_job(job: dict[str, Any]) -> tuple[list[str], list[list[str]], str, flo
     if len(set(by)) != len(by):
         raise PolicyError("refused: a query dimension is repeated")
     levels = tables.decode_levels(str(job.get("levels", "") or "[]"), len(by))
+    tables.check_levels(by, levels)
     statistic = str(job.get("statistic", "count") or "count")
     try:
         epsilon = float(job.get("epsilon", 1.0))
@@ -126,6 +127,7 @@ def query_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, A
     hidden = tables.suppress(counts, shape, floor)
     show_total = tables.total_releasable(counts, hidden, floor)
 
+    noise.require_opendp()  # before charging: a site without OpenDP spends nothing
     site_dir = settings.site_dir(site)
     actor = f"coordinator:{str(job.get('run_id', '?'))[:80]}"
     try:

@@ -1,11 +1,13 @@
 """Group-by tables for ``query``: dimensions, the shared code table and cell suppression.
 
-Code table: the coordinator ships, in the job, the ordered list of category labels for
-each dimension (``levels``, JSON). A site maps each participant's value to the index of
-its label in that list, and every value not in the list (or missing) to one extra code,
-``len(levels)`` ("(other)"). Cells are numbered row-major over the product of the
-dimensions' codes, so a reply is plain parallel number arrays and no category name ever
-leaves a site.
+Code table: each dimension has one fixed, ordered list of category labels, installed in
+this module at every site and the coordinator (``DIMENSIONS``; instrument bands from the
+instrument's definition). The job ships the lists it assumes (``levels``, JSON) and a
+site refuses any other list, so a coordinator cannot regroup categories between queries
+(regrouping is a differencing attack: "en+es" minus "en" isolates "es"). A site maps a
+participant's value to the index of its label, and anything else (or missing) to one
+extra code, ``len(levels)`` ("(other)"). Cells are numbered row-major over the product
+of the dimensions' codes, so a reply is plain number arrays; no category name leaves.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def default_levels(name: str) -> list[str]:
 
 def encode_levels(levels: Sequence[Sequence[str]]) -> str:
     return json.dumps([list(lv) for lv in levels], ensure_ascii=False)
+
+
+def check_levels(by: Sequence[str], levels: Sequence[Sequence[str]]) -> None:
+    """Refuse a code table other than the installed one (no regrouping of categories)."""
+    for name, given in zip(by, levels, strict=True):
+        if list(given) != default_levels(name):
+            raise PolicyError(
+                f"refused: the categories sent for '{name}' differ from this site's code "
+                "table (update mindcommons at the coordinator or the site)"
+            )
 
 
 def decode_levels(text: str, n_dims: int) -> list[list[str]]:
