@@ -281,5 +281,7 @@ def test_ingest_and_policy_changes_are_logged(tmp_path: Path) -> None:
     assert ingest.details["inserted"]["document"] == 1
     assert "Sleeps poorly" not in (site_dir / "audit.log.jsonl").read_text(encoding="utf-8")
     edit = [e for e in log.entries() if e.kind == "policy_change"][-1]
-    assert edit.details == {"allowed_jobs": {"old": ["evaluate", "count"], "new": ["count"]}}
+    assert edit.details == {
+        "allowed_jobs": {"old": ["evaluate", "count", "query"], "new": ["count"]}
+    }
     assert log.verify().ok

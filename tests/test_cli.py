@@ -26,7 +26,17 @@ def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_help_lists_every_command(tmp_path: Path) -> None:
     out = run_cli("--help", home=tmp_path)
     assert out.returncode == 0, out.stderr
-    for command in ("synth", "ingest", "federation", "audit", "audit-log", "deid", "demo"):
+    for command in (
+        "synth",
+        "ingest",
+        "federation",
+        "audit",
+        "audit-log",
+        "deid",
+        "demo",
+        "keys",
+        "query",
+    ):
         assert command in out.stdout
 
 

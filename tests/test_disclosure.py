@@ -16,7 +16,7 @@ from mindcommons.disclosure.query import query_job
 from mindcommons.federation.site import run_site_job
 from mindcommons.governance import AuditLog
 from mindcommons.ingest import ingest_path
-from mindcommons.policy import set_allowed_jobs, set_min_release_n
+from mindcommons.policy import set_allowed_jobs, set_dp_budget, set_min_release_n
 from mindcommons.settings import Settings, load_settings
 
 Person = tuple[str, str, str, int]  # participant id, language, gender, PHQ-9 total
@@ -54,8 +54,7 @@ def make_site(
     site_dir = settings.site_dir(site)
     set_allowed_jobs(site_dir, ["count", "evaluate", "query"])
     if budget is not None:  # the steward's own key in site.toml
-        with (site_dir / "site.toml").open("a", encoding="utf-8") as out:
-            out.write(f"dp_budget = {budget}\n")
+        set_dp_budget(site_dir, budget)
     return settings
 
 

@@ -145,9 +145,11 @@ def test_policy_file_defaults_and_is_read(tmp_path: Path) -> None:
     assert allowed_jobs(site_dir) == list(DEFAULT_ALLOWED_JOBS)
     path = ensure_site_policy(site_dir)
     assert path.read_text().count("allowed_jobs") == 1
+    path.write_text(path.read_text().replace("dp_budget = 10.0", "dp_budget = 2.5"))
     set_allowed_jobs(site_dir, ["count"])
     ensure_site_policy(site_dir)  # does not overwrite the site's choice
     assert allowed_jobs(site_dir) == ["count"]
+    assert "dp_budget = 2.5" in path.read_text()  # other keys survive an edit
 
 
 def test_site_errors_do_not_carry_messages(one_site: Settings) -> None:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mindcommons.errors import ConfigError
 
 POLICY_FILE = "site.toml"
 SECRET_FILE = "site.key"
-DEFAULT_ALLOWED_JOBS = ("evaluate", "count")
+DEFAULT_ALLOWED_JOBS = ("evaluate", "count", "query")
+DEFAULT_DP_BUDGET = 10.0
 DEFAULT_MIN_RELEASE_N = 10
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ensure_site_policy",
     "read_site_policy",
     "set_allowed_jobs",
+    "set_dp_budget",
     "set_min_release_n",
     "site_secret",
     "write_site_policy",
@@ -41,6 +43,8 @@ class SitePolicy:
     # No statistic over fewer samples than this leaves the site. A coordinator may ask
     # for a higher floor in a job, never a lower one.
     min_release_n: int = DEFAULT_MIN_RELEASE_N
+    # Differential-privacy budget (epsilon) each project may spend at this site.
+    dp_budget: float = DEFAULT_DP_BUDGET
 
     def to_toml(self) -> str:
         jobs = ", ".join(f'"{j}"' for j in self.allowed_jobs)
@@ -49,6 +53,7 @@ class SitePolicy:
             "# any released statistic may cover. Edit to change this site's policy.\n"
             f"allowed_jobs = [{jobs}]\n"
             f"min_release_n = {self.min_release_n}\n"
+            f"dp_budget = {self.dp_budget}\n"
         )
 
 
@@ -76,7 +81,10 @@ def read_site_policy(site_dir: Path) -> SitePolicy:
     floor = data.get("min_release_n", DEFAULT_MIN_RELEASE_N)
     if isinstance(floor, bool) or not isinstance(floor, int) or floor < 1:
         raise ConfigError(f"{path}: 'min_release_n' must be a positive integer")
-    return SitePolicy(tuple(jobs), floor)
+    budget = data.get("dp_budget", DEFAULT_DP_BUDGET)
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or budget < 0:
+        raise ConfigError(f"{path}: 'dp_budget' must be a non-negative number (epsilon)")
+    return SitePolicy(tuple(jobs), floor, float(budget))
 
 
 def write_site_policy(site_dir: Path, policy: SitePolicy) -> None:
@@ -107,12 +115,19 @@ def allowed_jobs(site_dir: Path) -> list[str]:
 
 def set_allowed_jobs(site_dir: Path, jobs: list[str]) -> None:
     policy = read_site_policy(site_dir)
-    write_site_policy(site_dir, SitePolicy(tuple(jobs), policy.min_release_n))
+    write_site_policy(site_dir, replace(policy, allowed_jobs=tuple(jobs)))
 
 
 def set_min_release_n(site_dir: Path, floor: int) -> None:
     policy = read_site_policy(site_dir)
-    write_site_policy(site_dir, SitePolicy(policy.allowed_jobs, floor))
+    write_site_policy(site_dir, replace(policy, min_release_n=floor))
+
+
+def set_dp_budget(site_dir: Path, epsilon: float) -> None:
+    if epsilon < 0:
+        raise ConfigError(f"dp_budget must be a non-negative number (epsilon), got {epsilon}")
+    policy = read_site_policy(site_dir)
+    write_site_policy(site_dir, replace(policy, dp_budget=float(epsilon)))
 
 
 def site_secret(site_dir: Path) -> bytes:

@@ -34,6 +34,8 @@ def _register_commands() -> None:
         demo_cmd,
         federation_cmd,
         ingest_cmd,
+        keys_cmd,
+        query_cmd,
         synth_cmd,
     )
 

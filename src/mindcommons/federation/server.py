@@ -14,7 +14,10 @@ from typing import Any
 
 from mindcommons.settings import Settings
 
-JOB_KEYS = ("job", "task", "model", "base_url", "limit", "seed", "n_boot", "run_id", "hold_seconds")
+JOB_KEYS = (
+    "job", "task", "model", "base_url", "limit", "seed", "n_boot", "run_id", "hold_seconds",
+    "by", "levels", "statistic", "epsilon", "project", "min_n",
+)  # fmt: skip
 
 
 @dataclass

@@ -189,3 +189,8 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
     payload: dict[str, Any] = stats.to_payload()
     metrics.assert_numeric_payload(payload)
     return payload
+
+
+# Job types defined in other packages register themselves on import (they import this
+# module for JOB_TYPES, so the import stays at the end).
+import mindcommons.disclosure  # noqa: E402, F401
