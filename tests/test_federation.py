@@ -260,6 +260,15 @@ def test_federated_audit_canary_and_allowlist(fed: Settings) -> None:
     assert result["missing"] == {"site-b": reason}
     report_json = (report.parent / "report.json").read_text()
     assert "site-b" in report_json and reason in report_json
+    # The query job crosses the same federation (site-a allows it; site-b does not).
+    from mindcommons.disclosure import run_query
+
+    queried = run_query(
+        fed, by=["language"], statistic="count", epsilon=0.5, project="canary",
+        sites=["site-a", "site-b"], timeout=300,
+    )  # fmt: skip
+    assert queried.total_count is not None
+    assert "site-b" in queried.missing and "query" in queried.missing["site-b"]
     # CANARY: nothing that crossed the federation, nor the report, holds the note text
     replies = dump.read_text(encoding="utf-8")
     assert '"site-a"' in replies and '"metrics"' in replies  # the dump did capture replies
