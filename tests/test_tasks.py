@@ -15,8 +15,15 @@ import pytest
 from mindcommons.errors import ConfigError, InputError, MindcommonsError
 from mindcommons.instruments import get_instrument
 from mindcommons.models.base import GenerateConfig, Generation, Message, Usage
-from mindcommons.tasks import TASKS, EvalItem, SampleResult, run_local, run_task_direct
-from mindcommons.tasks.parsing import is_verbatim, parse_items
+from mindcommons.tasks import (
+    TASKS,
+    EvalItem,
+    SampleResult,
+    run_local,
+    run_task_direct,
+)
+from mindcommons.tasks.parsing import evidence_options, is_verbatim, parse_items
+from mindcommons.tasks.phq9 import PHQ9
 
 NOTE_EN = (
     "Patient says she has felt down  most days and sleeps badly,\nwaking at 4am. "
@@ -148,6 +155,7 @@ def test_spec_matches_instrument_and_schema(name: str) -> None:
     assert items["minItems"] == items["maxItems"] == n
     assert [e["properties"]["item"]["const"] for e in items["prefixItems"]] == list(range(1, n + 1))
     entry = items["prefixItems"][0]["properties"]
+    assert list(entry) == ["item", "score", "evidence"]
     assert entry["score"]["enum"] == list(range(instrument.min_answer, instrument.max_answer + 1))
     assert entry["evidence"]["maxLength"] == 120
     config = spec.generate_config(seed=7)
@@ -155,6 +163,87 @@ def test_spec_matches_instrument_and_schema(name: str) -> None:
     messages = spec.build_messages(item("d1", NOTE_ES, "es", instrument.name))
     assert messages[0].role == "system" and messages[-1].content.endswith(NOTE_ES)
     assert f"{n} {instrument.name}" in messages[0].content
+
+
+QUOTED = replace(
+    PHQ9,
+    name="phq9-quoted-test",
+    example_text="I barely sleep most nights. I feel hopeless every day. I still enjoy my music.",
+    example_answers=(
+        (0, "I still enjoy my music."),
+        (3, "I feel hopeless every day."),
+        (2, "I barely sleep most nights."),
+        *((0, "") for _ in range(6)),
+    ),
+    evidence_choices=True,
+    evidence_first=True,
+)
+if QUOTED.name not in TASKS:
+    TASKS.add(QUOTED.name, QUOTED)
+
+
+def test_default_schema_is_the_same_for_every_text() -> None:
+    spec = TASKS.get("phq9")
+    assert spec.output_schema_for(item("d1", NOTE_EN)) == spec.output_schema()
+    assert spec.output_schema_for(item("d2", NOTE_ES, "es")) == spec.output_schema()
+
+
+def test_evidence_first_example_quotes_sentences_of_its_text() -> None:
+    options = evidence_options(QUOTED.example_text)
+    quotes = [quote for _, quote in QUOTED.example_answers if quote]
+    assert quotes and all(quote in options for quote in quotes)
+    example = QUOTED.build_messages(item("d1", NOTE_EN))[2].content
+    rows = json.loads(example)["items"]
+    assert [list(row) for row in rows] == [["item", "evidence", "score"]] * QUOTED.n_items
+    assert "sentence" in QUOTED.system_prompt() and "sentence" not in PHQ9.system_prompt()
+    assert len(replace(QUOTED, show_example=False).build_messages(item("d1", NOTE_EN))) == 2
+
+
+def test_per_item_schema_offers_only_the_texts_sentences() -> None:
+    schema = QUOTED.output_schema_for(item("d1", NOTE_EN))
+    entries = schema["properties"]["items"]["prefixItems"]  # type: ignore[index]
+    assert list(entries[0]["properties"]) == ["item", "evidence", "score"]
+    choices = entries[0]["properties"]["evidence"]["enum"]
+    assert choices == ["", *evidence_options(NOTE_EN)]
+    assert all(e["properties"]["evidence"]["enum"] == choices for e in entries)
+    assert all(is_verbatim(choice, 1, NOTE_EN) for choice in choices[1:])
+    other = QUOTED.output_schema_for(item("d2", NOTE_ES, "es"))
+    assert other["properties"]["items"]["prefixItems"][0]["properties"]["evidence"]["enum"] == [  # type: ignore[index]
+        "",
+        "Refiere tristeza casi todos los días y no tiene energía.",
+        "Duerme bien.",
+    ]
+
+
+# -- evidence options (sentence splitter) ------------------------------------------------
+
+
+def test_sentences_drop_headers_speakers_and_questions() -> None:
+    text = (
+        "Routine follow-up.\nMood: Reports low mood most days. Sleeps well!\n"
+        "Therapist: How is your energy?\nClient: Honestly, I've had no energy at all.\n"
+        "Paciente: No, nada de eso.\nRisk: Denies thoughts of self-harm."
+    )
+    assert evidence_options(text) == [
+        "Routine follow-up.",
+        "Reports low mood most days.",
+        "Sleeps well!",
+        "Honestly, I've had no energy at all.",
+        "No, nada de eso.",
+        "Denies thoughts of self-harm.",
+    ]
+
+
+def test_sentences_whitespace_duplicates_caps_and_long_sentences() -> None:
+    long = "She reports " + "very " * 40 + "low mood."
+    text = f"Sleeps  badly, waking early. Sleeps badly, waking\tearly. Ok. {long}"
+    options = evidence_options(text, max_chars=60)
+    assert options[0] == "Sleeps badly, waking early."  # one space; the repeat dropped
+    assert len(options) == 2 and len(options[1]) <= 60 and options[1].startswith("She reports")
+    assert all(is_verbatim(o, 1, text) for o in options)
+    many = " ".join(f"Sentence number {i} here." for i in range(40))
+    assert len(evidence_options(many, max_options=5)) == 5
+    assert evidence_options("") == []
 
 
 def test_unknown_task_lists_known() -> None:
@@ -254,15 +343,21 @@ def test_inspect_path_matches_direct_and_stays_offline(tmp_path: Path, offline: 
     items = [item("d1", NOTE_EN), item("d2", NOTE_ES, "es"), item("d1", NOTE_ES, "es")]
     seen: list[tuple[int, int]] = []
     log_dir = tmp_path / "logs"
+    inspect_backend, direct_backend = FakeBackend(_echo_reply), FakeBackend(_echo_reply)
     via_inspect = run_local(
-        "phq9",
+        QUOTED.name,
         items,
-        FakeBackend(_echo_reply),
+        inspect_backend,
         log_dir=log_dir,
         progress=lambda d, t: seen.append((d, t)),
     )
-    direct = run_task_direct("phq9", items, FakeBackend(_echo_reply), log_dir=log_dir)
+    direct = run_task_direct(QUOTED.name, items, direct_backend, log_dir=log_dir)
     assert via_inspect == direct
+    # each text's own schema (its sentences as evidence choices) reaches the model
+    expected = [QUOTED.output_schema_for(i) for i in items]
+    assert [c.json_schema for c in inspect_backend.configs] == expected
+    assert [c.json_schema for c in direct_backend.configs] == expected
+    assert expected[0] != expected[1]
     assert [r.sample_id for r in via_inspect] == ["d1", "d2", "d1"]
     assert [r.predicted_items[1] for r in via_inspect] == [1, 3, 3]
     assert via_inspect[1].evidence_verbatim[1] and not via_inspect[0].evidence_verbatim[1]

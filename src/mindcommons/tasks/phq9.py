@@ -18,11 +18,11 @@ PHQ9 = QuestionnaireTask(
         "moving slowly or restless",
         "thoughts of death or self-harm",
     ),
-    example_text="I barely sleep most nights. I feel hopeless every day. I still enjoy my music.",
+    example_text="I barely sleep and I feel hopeless every day. I still enjoy my music.",
     example_answers=(
-        (0, "I still enjoy my music."),
-        (3, "I feel hopeless every day."),
-        (2, "I barely sleep most nights."),
+        (0, "I still enjoy my music"),
+        (3, "I feel hopeless every day"),
+        (2, "I barely sleep"),
         *((0, "") for _ in range(6)),
     ),
 )

@@ -60,8 +60,9 @@ class QuestionnaireTask:
     max_answer: int = 3
     max_tokens: int = 576  # 9 x (~40-token evidence + ~17 structure); measured 170-310
     show_example: bool = True
-    evidence_choices: bool = True
-    evidence_first: bool = True
+    # Off by default: on SmolLM2-135M they made item MAE worse (benchmarks/phq9_quality.py)
+    evidence_choices: bool = False
+    evidence_first: bool = False
     max_options: int = 24
 
     @property
