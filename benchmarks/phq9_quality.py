@@ -33,7 +33,17 @@ SENTENCE_ANSWERS = (
 )
 QUOTED = replace(PHQ9, example_text=SENTENCES, example_answers=SENTENCE_ANSWERS)
 VARIANTS: dict[str, QuestionnaireTask] = {
-    "current": PHQ9,
+    "current": replace(
+        PHQ9,
+        example_text="I barely sleep and I feel hopeless every day. I still enjoy my music.",
+        example_answers=(
+            (0, "I still enjoy my music"),
+            (3, "I feel hopeless every day"),
+            (2, "I barely sleep"),
+            *((0, "") for _ in range(6)),
+        ),
+        evidence_choices=False,
+    ),
     "a_enum": replace(QUOTED, evidence_choices=True, evidence_first=False),
     "ab_enum_first": replace(QUOTED, evidence_choices=True, evidence_first=True),
     "ab_no_example": replace(

@@ -22,6 +22,7 @@ from mindcommons.tasks import (
     run_local,
     run_task_direct,
 )
+from mindcommons.tasks.gad7 import GAD7
 from mindcommons.tasks.parsing import evidence_options, is_verbatim, parse_items
 from mindcommons.tasks.phq9 import PHQ9
 
@@ -182,10 +183,12 @@ if QUOTED.name not in TASKS:
     TASKS.add(QUOTED.name, QUOTED)
 
 
-def test_default_schema_is_the_same_for_every_text() -> None:
-    spec = TASKS.get("phq9")
-    assert spec.output_schema_for(item("d1", NOTE_EN)) == spec.output_schema()
-    assert spec.output_schema_for(item("d2", NOTE_ES, "es")) == spec.output_schema()
+def test_free_quote_schema_is_the_same_for_every_text() -> None:
+    spec = TASKS.get("gad7")
+    gad = "I worry all day. I sleep fine."
+    assert spec.output_schema_for(item("d1", gad, instrument="GAD-7")) == spec.output_schema()
+    phq9 = TASKS.get("phq9")  # picks its evidence from each text's sentences
+    assert phq9.output_schema_for(item("d1", NOTE_EN)) != phq9.output_schema()
 
 
 def test_evidence_first_example_quotes_sentences_of_its_text() -> None:
@@ -195,7 +198,7 @@ def test_evidence_first_example_quotes_sentences_of_its_text() -> None:
     example = QUOTED.build_messages(item("d1", NOTE_EN))[2].content
     rows = json.loads(example)["items"]
     assert [list(row) for row in rows] == [["item", "evidence", "score"]] * QUOTED.n_items
-    assert "sentence" in QUOTED.system_prompt() and "sentence" not in PHQ9.system_prompt()
+    assert "sentence" in QUOTED.system_prompt() and "sentence" not in GAD7.system_prompt()
     assert len(replace(QUOTED, show_example=False).build_messages(item("d1", NOTE_EN))) == 2
 
 

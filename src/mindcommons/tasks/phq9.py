@@ -18,11 +18,14 @@ PHQ9 = QuestionnaireTask(
         "moving slowly or restless",
         "thoughts of death or self-harm",
     ),
-    example_text="I barely sleep and I feel hopeless every day. I still enjoy my music.",
+    example_text="I barely sleep most nights. I feel hopeless every day. I still enjoy my music.",
     example_answers=(
-        (0, "I still enjoy my music"),
-        (3, "I feel hopeless every day"),
-        (2, "I barely sleep"),
+        (0, "I still enjoy my music."),
+        (3, "I feel hopeless every day."),
+        (2, "I barely sleep most nights."),
         *((0, "") for _ in range(6)),
     ),
+    # evidence picked by the grammar from the note's sentences: same scores as free
+    # quotes on SmolLM2-135M, every quote verbatim (benchmarks/phq9_quality.py)
+    evidence_choices=True,
 )

@@ -60,7 +60,7 @@ class QuestionnaireTask:
     max_answer: int = 3
     max_tokens: int = 576  # 9 x (~40-token evidence + ~17 structure); measured 170-310
     show_example: bool = True
-    # Off by default: on SmolLM2-135M they made item MAE worse (benchmarks/phq9_quality.py)
+    # evidence_first is off: on SmolLM2-135M it made item MAE worse (phq9_quality.py)
     evidence_choices: bool = False
     evidence_first: bool = False
     max_options: int = 24
