@@ -123,8 +123,11 @@ def baseline(url: str, records: list[Record]) -> float:
 
 
 def through_ingest(url: str, folder: Path) -> tuple[float, int]:
-    """Seconds for ``ingest_path`` into a freshly migrated repository (migration not timed)."""
-    repo = SiteRepository.open(url)
+    """Seconds for ``ingest_path`` into a freshly migrated repository (migration not timed).
+
+    Text is encrypted at rest, so the repository gets a fresh keyring beside the data.
+    """
+    repo = SiteRepository.open(url, keyring_path=folder.parent / f"{uuid.uuid4().hex}.keys")
     try:
         report = ingest_path(folder, SITE, repo=repo)
     finally:
