@@ -29,7 +29,7 @@ fi
 
 echo "setup: installing pinned dependencies (first run compiles llama-cpp-python: 10-20 min)" >&2
 .venv/bin/python -m pip install -q --upgrade "pip>=24" >&2
-# torch is never needed by the core; the lock keeps pip from pulling a CUDA build.
+# The lock pins torch 2.13.0+cpu so pip never pulls a CUDA build.
 .venv/bin/python -m pip install -q -r requirements.lock >&2
 .venv/bin/python -m pip install -q --no-deps -e . >&2
 echo "$want" > "$stamp"

@@ -26,18 +26,18 @@ HomeOption = Annotated[
 
 
 def _register_commands() -> None:
-    # Each module adds its commands to ``app``; imported here so ``--help`` lists them all.
-    from mindcommons.cli import (  # noqa: F401
-        audit_cmd,
-        auditlog_cmd,
-        deid_cmd,
-        demo_cmd,
-        federation_cmd,
-        ingest_cmd,
-        keys_cmd,
-        query_cmd,
-        synth_cmd,
-    )
+    """Import every ``mindcommons.cli.*_cmd`` module; each adds its commands to ``app``.
+
+    Discovered by name, so a new command is one new ``<name>_cmd.py`` file.
+    """
+    import importlib
+    import pkgutil
+
+    import mindcommons.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.endswith("_cmd"):
+            importlib.import_module(f"mindcommons.cli.{info.name}")
 
 
 def main() -> None:

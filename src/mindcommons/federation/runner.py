@@ -56,6 +56,9 @@ def run_job(
     """Run ``job`` (keys as in ``server.JOB_KEYS``) on the federation; return result.json."""
     state = require_up(settings)
     run_id = str(job.get("run_id") or new_run_id())
+    job = dict(job)
+    if isinstance(job.get("params"), dict):
+        job["params"] = json.dumps(job["params"], sort_keys=True)
     config: dict[str, object] = {k.replace("_", "-"): v for k, v in job.items() if v is not None}
     config.update(
         {

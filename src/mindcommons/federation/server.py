@@ -12,12 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mindcommons.errors import ConfigError
 from mindcommons.settings import Settings
 
 JOB_KEYS = (
     "job", "task", "model", "base_url", "limit", "seed", "n_boot", "run_id", "hold_seconds",
-    "by", "levels", "statistic", "epsilon", "project", "min_n",
+    "by", "levels", "statistic", "epsilon", "project", "min_n", "params",
 )  # fmt: skip
+# Jobs added after the first release carry their own settings as one JSON object in
+# ``params`` (see ``job_params``), so a new job type needs no new run-config keys.
 
 
 @dataclass
@@ -47,6 +50,19 @@ def job_from_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The job message content from a Flower run config (keys with '-' become '_')."""
     flat = {str(k).replace("-", "_"): v for k, v in cfg.items()}
     return {k: flat[k] for k in JOB_KEYS if k in flat}
+
+
+def job_params(job: dict[str, Any]) -> dict[str, Any]:
+    """The job-specific settings of ``job`` (``params``: a dict or its JSON text)."""
+    raw = job.get("params") or {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"job params are not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"job params must be a JSON object, not {type(raw).__name__}")
+    return dict(raw)
 
 
 def run_dir(settings: Settings, run_id: str) -> Path:

@@ -192,5 +192,27 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
 
 
 # Job types defined in other packages register themselves on import (they import this
-# module for JOB_TYPES, so the import stays at the end).
-import mindcommons.disclosure  # noqa: E402, F401
+# module for JOB_TYPES, so the imports stay at the end). A provider listed here that is
+# not installed is skipped; one that fails to import is an error.
+JOB_PROVIDERS = (
+    "mindcommons.disclosure",
+    "mindcommons.suite.site_job",
+    "mindcommons.measure.federated",
+    "mindcommons.lora.federated",
+)
+
+
+def _load_providers() -> None:
+    import importlib
+    import importlib.util
+
+    for name in JOB_PROVIDERS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its parent package is absent
+            found = False
+        if found:
+            importlib.import_module(name)
+
+
+_load_providers()
