@@ -63,3 +63,24 @@ def load_model(spec: str = "embedded", **options: Any) -> ModelBackend:
         if "unexpected keyword argument" not in str(err):
             raise
         raise ConfigError(f"bad option for model backend '{kind}': {err}") from err
+
+
+# Backends defined in other modules register themselves in BACKENDS on import; a provider
+# not installed is skipped (the imports stay at the end: they import BACKENDS from here).
+BACKEND_PROVIDERS = ("mindcommons.models.replay", "mindcommons.lora.backend")
+
+
+def _load_providers() -> None:
+    import importlib
+    import importlib.util
+
+    for name in BACKEND_PROVIDERS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(name)
+
+
+_load_providers()
