@@ -24,7 +24,7 @@ class Sample:
 
     ``pair``/``variant``: samples sharing ``pair`` are the same item in different variants
     (a counterfactual demographic cue, or a language in ``xling``); the runner reports the
-    paired gap of each variant to ``Sample.baseline`` variant with an interval.
+    paired gap of each variant to the pair's ``baseline`` variant with an interval.
     ``attributes``: subgroup columns for disaggregated metrics (e.g. gender, dialect,
     country). ``data``: task-private scorer inputs (reference facts, gold spans); they
     stay at the site like the text.
@@ -39,7 +39,11 @@ class Sample:
     variant: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
 
-    baseline = "baseline"  # the variant name paired gaps are measured against
+    # The variant this sample's pair is compared against. A field with a default, so
+    # ``Sample.baseline`` (class level) is still "baseline"; a task whose reference variant
+    # has a natural name sets it per sample (``xling``: variant = language, baseline = "en").
+    # Runners read ``sample.baseline`` (all samples of one pair carry the same value).
+    baseline: str = "baseline"
 
 
 @dataclass(frozen=True)
