@@ -71,12 +71,16 @@ class Aggregate:
 
     ``mean``: mean of ``Score.values[value]`` over samples that have it; ``accuracy``,
     ``weighted_f1``, ``macro_f1``: from (label_true, label_pred).
+    ``labels``: the label set of a label aggregate (optional). A federated run needs it to
+    lay out the confusion counts every site sends (label names never travel from a site);
+    without it the runner uses the labels of the task's synthetic samples.
     """
 
     name: str
     kind: AggregateKind
     value: str | None = None
     higher_is_better: bool = True
+    labels: tuple[str, ...] = ()
 
 
 @runtime_checkable
