@@ -113,3 +113,75 @@ def _report_path(result: dict[str, Any]) -> Path:
             + (f" ({missing})" if missing else "")
         )
     return Path(str(result["report"]))
+
+
+def parse_sources(pairs: list[str] | None) -> dict[str, Path]:
+    """``task=PATH`` strings (the ``--source`` option) -> {task: path}."""
+    out: dict[str, Path] = {}
+    for pair in pairs or []:
+        task, sep, path = pair.partition("=")
+        if not sep or not task.strip() or not path.strip():
+            raise ConfigError(f"--source '{pair}' is not valid (expected TASK=PATH)")
+        out[task.strip()] = Path(path.strip()).expanduser()
+    return out
+
+
+def run_suite_audit(
+    settings: Settings,
+    *,
+    suite: str = "standard",
+    model: str = "embedded",
+    sources: dict[str, Path] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    out: Path | None = None,
+    federated: bool = False,
+    in_process: bool = False,
+    sites: list[str] | None = None,
+    base_url: str | None = None,
+    country: str | None = None,
+    energy: bool = True,
+    timeout: float = 3600.0,
+    progress: Progress | None = None,
+) -> Path:
+    """Run a suite of audit tasks; return the report card's HTML path.
+
+    Local (default): every task on its source file (default: the task's synthetic
+    samples), journaled in ``out`` (default ``<home>/reports/<run-id>``); running again
+    with the same ``out`` resumes. ``federated``: the ``suite`` job at every site over the
+    site's own files (``<site>/suite/<task>.jsonl``), pooled (``in_process``: the sites'
+    jobs run in this process instead of through Flower).
+    """
+    from mindcommons.federation.runner import new_run_id
+    from mindcommons.suite.runner import get_tasks, run_suite
+    from mindcommons.suite.suites import resolve_suite
+
+    names = resolve_suite(suite)
+    tasks = get_tasks(names)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if federated:
+        if sources:
+            raise ConfigError("--source is for local runs; sites read their own files")
+        from mindcommons.suite.federated import run_federated_suite
+
+        _, html = run_federated_suite(
+            settings, tasks, model=model, limit=limit, seed=seed, n_boot=n_boot,
+            run_id=new_run_id(), sites=sites, base_url=base_url, country=country,
+            energy=energy, timeout=timeout, local=in_process, progress=progress,
+        )  # fmt: skip
+        return html
+    out_dir = out or settings.reports_dir() / new_run_id()
+
+    def on_progress(task: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"{task}: {done}/{total}")
+
+    options = {"base_url": base_url} if base_url else {}
+    run = run_suite(
+        names, model, out_dir, sources=sources, limit=limit, seed=seed, n_boot=n_boot,
+        country=country, energy=energy, progress=on_progress, model_options=options,
+    )  # fmt: skip
+    assert run.card_html is not None
+    return run.card_html

@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindcommons.suite.base import AuditTask
+from mindcommons.suite.base import AuditTask, Sample
 from mindcommons.suite.journal import EnergyEntry, JournalState, ScoredSample
 from mindcommons.suite.stats import (
     Block,
     GapLayout,
     TaskLayout,
-    baseline_variant,
     task_blocks,
 )
 
@@ -78,8 +77,9 @@ def task_card(
     suppressed: Mapping[str, str] | None = None,
     fairness: Mapping[str, Any] | None = None,
     by_site: Mapping[str, Block] | None = None,
+    baseline: str = "",
 ) -> dict[str, Any]:
-    """One task's part of the card."""
+    """One task's part of the card (``baseline``: the variant paired gaps are against)."""
     layout = TaskLayout(tuple(task.aggregates), tuple(labels))
     gap_layout = GapLayout(tuple(task.aggregates))
     card: dict[str, Any] = {
@@ -99,7 +99,7 @@ def task_card(
         "by_language": {},
         "by_attribute": {},
         "paired_gaps": {},
-        "baseline_variant": baseline_variant(task),
+        "baseline_variant": baseline or Sample.baseline,
         "disparity": dict(fairness or {}),
         "by_site": {},
         "energy": _energy(energy),
@@ -199,7 +199,7 @@ def local_card(
 ) -> dict[str, Any]:
     """A card from a local run's journal (with Fairlearn's by-group view)."""
     from mindcommons.suite.fairness import disaggregate
-    from mindcommons.suite.stats import task_labels
+    from mindcommons.suite.stats import baseline_of, task_labels
 
     min_n = DEFAULT_MIN_GROUP_N if min_group_n is None else min_group_n
     tasks_card: dict[str, dict[str, Any]] = {}
@@ -214,6 +214,7 @@ def local_card(
         tasks_card[task.name] = task_card(
             task, blocks, labels=labels, min_group_n=min_n,
             energy=[e for e in state.energy if e.task == task.name], fairness=fairness,
+            baseline=baseline_of(records),
         )  # fmt: skip
     run = {
         "run_id": run_id, "mode": "local", "model": model, "seed": seed, "limit": limit,

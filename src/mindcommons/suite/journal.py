@@ -37,6 +37,7 @@ class ScoredSample:
     attributes: Mapping[str, str] = field(default_factory=dict)
     pair: str | None = None
     variant: str | None = None
+    baseline: str = "baseline"
     values: Mapping[str, float] = field(default_factory=dict)
     label_true: str | None = None
     label_pred: str | None = None
@@ -56,6 +57,7 @@ class ScoredSample:
             attributes={str(k): str(v) for k, v in sample.attributes.items()},
             pair=sample.pair,
             variant=sample.variant,
+            baseline=str(getattr(sample, "baseline", "baseline")),
             values={str(k): float(v) for k, v in score.values.items()},
             label_true=score.label_true,
             label_pred=score.label_pred,

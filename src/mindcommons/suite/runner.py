@@ -82,9 +82,12 @@ def run_task_samples(
     total: int | None = None,
 ) -> int:
     """Generate and score each sample, handing each result to ``on_scored`` at once."""
+    from mindcommons.models.replay import sample_context
+
     count = 0
     for sample in samples:
-        generation = model.generate(list(sample.messages), task.generate_config(sample, seed))
+        with sample_context(task.name, sample.id):  # lets a replay backend find the answer
+            generation = model.generate(list(sample.messages), task.generate_config(sample, seed))
         score = task.score(sample, generation)
         if score.sample_id != sample.id:
             raise ConfigError(

@@ -348,15 +348,18 @@ class GapLayout:
         return out
 
 
-def baseline_variant(task: AuditTask) -> str:
-    """The variant gaps are measured against: the task's ``baseline_variant`` if it has one."""
-    return str(getattr(task, "baseline_variant", None) or Sample.baseline)
+def baseline_of(records: Iterable[ScoredSample]) -> str:
+    """The baseline variant named by paired records (the most common, "baseline" if none)."""
+    from collections import Counter
+
+    counts = Counter(r.baseline for r in records if r.pair is not None)
+    return counts.most_common(1)[0][0] if counts else Sample.baseline
 
 
-def pair_rows(
-    records: Iterable[ScoredSample], layout: GapLayout, baseline: str
-) -> dict[str, Matrix]:
-    """variant -> pair rows (one per pair that has the baseline and the variant)."""
+def pair_rows(records: Iterable[ScoredSample], layout: GapLayout) -> dict[str, Matrix]:
+    """variant -> pair rows (one per pair that has its baseline and the variant).
+
+    Every sample names its pair's baseline variant (``Sample.baseline``)."""
     pairs: dict[str, dict[str, ScoredSample]] = {}
     for rec in records:
         if rec.pair is not None and rec.variant is not None:
@@ -364,6 +367,7 @@ def pair_rows(
     rows: dict[str, list[Matrix]] = {}
     for pair in sorted(pairs):
         members = pairs[pair]
+        baseline = next(iter(members.values())).baseline
         if baseline not in members:
             continue
         for variant in sorted(members):
@@ -406,7 +410,7 @@ def task_blocks(
         for key in group_keys(rec):
             grouped.setdefault(key, []).append(row)
     gap_layout = GapLayout(tuple(task.aggregates))
-    for variant, rows in pair_rows(records, gap_layout, baseline_variant(task)).items():
+    for variant, rows in pair_rows(records, gap_layout).items():
         grouped[f"gap:{variant}"] = list(rows)
     for key in sorted(grouped):
         rows_list = grouped[key]
