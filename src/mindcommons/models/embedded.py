@@ -66,7 +66,7 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_CACHE: dict[tuple[str, int, int, int], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, int, str], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -79,8 +79,10 @@ def _unload_all() -> None:
         _CACHE.clear()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
-    key = (str(path), n_ctx, n_threads, seed)
+def _load(path: Path, n_ctx: int, n_threads: int, seed: int, lora: Path | None = None) -> _Loaded:
+    # an adapter rewritten in place (a new round) is a new model: its mtime is in the key
+    adapter = f"{lora}@{lora.stat().st_mtime_ns}" if lora else ""
+    key = (str(path), n_ctx, n_threads, seed, adapter)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -92,8 +94,9 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
                 f"llama.cpp bindings are not installed ({err}); install with: {LLAMA_CPP_INSTALL}"
             ) from err
         llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
-        )
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False,
+            lora_path=str(lora) if lora else None,  # a GGUF LoRA adapter on top, if any
+        )  # fmt: skip
         template = llm.metadata.get("tokenizer.chat_template")
         formatter = None
         if template:
@@ -158,10 +161,16 @@ class EmbeddedModel:
         n_threads: int | None = None,
         seed: int = 0,
         reuse_prefix: bool = True,
+        lora_path: str | Path | None = None,
     ) -> None:
         self.path = Path(model_path) if model_path else embedded_model_path()
         if not self.path.is_file():
             raise ConfigError(f"model file '{self.path}' does not exist (expected a .gguf file)")
+        self.lora_path = Path(lora_path) if lora_path else None
+        if self.lora_path is not None and not self.lora_path.is_file():
+            raise ConfigError(
+                f"LoRA adapter '{self.lora_path}' does not exist (expected a GGUF adapter file)"
+            )
         if n_ctx < 64:
             raise ConfigError(f"n_ctx={n_ctx} is too small (expected at least 64)")
         self.n_ctx = int(n_ctx)
@@ -171,7 +180,9 @@ class EmbeddedModel:
         # activations do not depend on how tokens were batched, so the output is the same
         # as from an empty cache (tested); reuse_prefix=False starts from an empty cache.
         self.reuse_prefix = reuse_prefix
-        self._loaded: _Loaded | None = _load(self.path, self.n_ctx, self.n_threads, seed)
+        self._loaded: _Loaded | None = _load(
+            self.path, self.n_ctx, self.n_threads, seed, self.lora_path
+        )
 
     @property
     def name(self) -> str:
@@ -179,7 +190,7 @@ class EmbeddedModel:
 
     @property
     def model(self) -> str:
-        return self.path.stem
+        return self.path.stem + (f"+{self.lora_path.parent.name}" if self.lora_path else "")
 
     @property
     def llama(self) -> Any:
@@ -283,6 +294,11 @@ class EmbeddedModel:
             "sha256": file_sha256(self.path),
             "llama_cpp": version,
             "n_ctx": str(self.n_ctx),
+            **(
+                {"lora_adapter": str(self.lora_path), "lora_sha256": file_sha256(self.lora_path)}
+                if self.lora_path
+                else {}
+            ),
         }
 
     def close(self) -> None:
