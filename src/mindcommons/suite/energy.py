@@ -9,6 +9,8 @@ only when a power counter was read. The grid's carbon intensity comes from the c
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import time
@@ -50,10 +52,34 @@ class EnergyReading:
     country: str
 
 
+_TRACKERS: dict[str, Any] = {}
+
+
+def shared_tracker(country: str) -> Any:
+    """One started CodeCarbon tracker per country and process.
+
+    Starting a tracker probes the hardware and takes seconds; each measured stretch is a
+    CodeCarbon *task* on it (``start_task``/``stop_task``), which takes milliseconds.
+    """
+    if country not in _TRACKERS:
+        tracker = _tracker(country)
+        tracker.start()
+        _TRACKERS[country] = tracker
+    return _TRACKERS[country]
+
+
+@atexit.register
+def _stop_trackers() -> None:
+    for tracker in _TRACKERS.values():
+        with contextlib.suppress(Exception):
+            tracker.stop()
+    _TRACKERS.clear()
+
+
 class EnergyMeter:
     """``with EnergyMeter("USA") as meter: ...`` then ``meter.reading``.
 
-    ``enabled=False`` records wall time only (method "not measured").
+    ``enabled=False`` records wall time only (method "not measured"). Meters do not nest.
     """
 
     def __init__(self, country: str | None = None, *, enabled: bool = True) -> None:
@@ -64,10 +90,10 @@ class EnergyMeter:
         self._t0 = 0.0
 
     def __enter__(self) -> EnergyMeter:
-        self._t0 = time.perf_counter()
         if self.enabled:
-            self._tracker = _tracker(self.country)
-            self._tracker.start()
+            self._tracker = shared_tracker(self.country)
+            self._tracker.start_task("mindcommons")
+        self._t0 = time.perf_counter()
         return self
 
     def __exit__(
@@ -80,12 +106,11 @@ class EnergyMeter:
         if self._tracker is None:
             self.reading = EnergyReading(0.0, 0.0, seconds, "not measured", False, self.country)
             return
-        emissions = self._tracker.stop()
-        data = self._tracker.final_emissions_data
+        data = self._tracker.stop_task()
         kwh = float(getattr(data, "energy_consumed", 0.0) or 0.0)
         self.reading = EnergyReading(
             kwh=kwh,
-            co2e_kg=float(emissions or 0.0),
+            co2e_kg=float(getattr(data, "emissions", 0.0) or 0.0),
             seconds=seconds,
             method=describe_method(self._tracker),
             measured=is_measured(self._tracker),
