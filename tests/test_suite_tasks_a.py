@@ -630,3 +630,22 @@ def test_every_task_runs_on_the_embedded_model() -> None:
             if task.name == "counterfactual":
                 assert 0.0 <= score.values["quality"] <= 1.0
                 assert score.values["words"] > 0
+
+
+def test_benchmark_f1_matches_scikit_learn_and_pairs_the_bootstrap() -> None:
+    from sklearn.metrics import f1_score
+
+    from mindcommons.suite.tasks._detect_metrics import bootstrap_f1, f1, paired_gap
+
+    true = ["a", "a", "b", "c", "c", "c", "b", "a"]
+    pred: list[str | None] = ["a", "b", "b", "c", None, "a", "b", "a"]
+    filled = [p if p is not None else "none" for p in pred]
+    for average in ("weighted", "macro"):
+        expected = f1_score(true, filled, labels=["a", "b", "c"], average=average)
+        assert f1(true, pred, average) == pytest.approx(expected)
+    point, low, high = bootstrap_f1(true, pred, "weighted", n_boot=200, seed=1)
+    assert low <= point <= high
+    same = paired_gap([(true, pred)], (true, pred), "macro", n_boot=50)
+    assert same == [(0.0, 0.0, 0.0)]  # a group against itself: no gap in any resample
+    ((gap, gap_low, gap_high),) = paired_gap([(true, true)], (true, pred), "macro", n_boot=200)
+    assert gap > 0 and gap_low <= gap <= gap_high
