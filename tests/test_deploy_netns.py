@@ -1,7 +1,8 @@
 """Across machines: a coordinator and two sites as three hosts (Linux network namespaces
 on one bridge, each with its own address and its own MINDCOMMONS_HOME), TLS and
 SuperNode authentication on, as in docs/deploy.md. Needs root for ``ip netns``; where
-namespaces cannot be made, the three hosts are the loopback addresses 127.0.0.1-3.
+namespaces cannot be made, the hosts fall back to loopback addresses (127.0.0.2-4) with
+separate home folders.
 
 scripts/netns-federation.sh runs the same arrangement through the CLI, step by step.
 """
@@ -77,11 +78,15 @@ def hosts() -> Iterator[tuple[str, list[Host]]]:
     prefix = f"mt{os.getpid() % 100000}"
     net = f"10.78.{os.getpid() % 200 + 20}"
     try:
+        if os.environ.get("MINDCOMMONS_TEST_NO_NETNS"):  # force the fallback
+            raise FileNotFoundError("ip netns not wanted")
         made = _netns_hosts(prefix, net)
         mode = "netns"
     except (subprocess.CalledProcessError, FileNotFoundError):
         _remove_netns(prefix)  # not root / no netns: three loopback addresses instead
-        made = [Host(n, f"127.0.0.{i}", []) for i, n in enumerate(("coord", "a", "b"), 1)]
+        # (sites only dial out, so their addresses are labels; the coordinator's 127.0.0.2
+        # is not in the default certificate names, so its SAN is still exercised)
+        made = [Host(n, f"127.0.0.{i}", []) for i, n in enumerate(("coord", "a", "b"), 2)]
         mode = "loopback"
     try:
         yield mode, made

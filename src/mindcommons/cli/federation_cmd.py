@@ -85,21 +85,23 @@ def up(
     insecure: InsecureOption = False,
 ) -> None:
     """Start the SuperLink and one SuperNode per site on this machine; wait until connected."""
-    console = Console()
+    console = Console(soft_wrap=True)
     settings = load_settings(home)
     with console.status("starting the federation ..."):
         state = launcher.up(settings, site or None, insecure=insecure)
     word = "already up" if state.already_up else "up"
     console.print(
-        f"federation {word}: SuperLink {state.address} ({_security_word(state.insecure)}), "
-        f"{len(state.nodes)} site(s): {', '.join(state.sites)}; logs in {state.log_dir}"
+        f"federation {word}: SuperLink {state.address}, {len(state.nodes)} site(s): "
+        f"{', '.join(state.sites)}; logs in {state.log_dir}",
+        soft_wrap=True,
     )
+    console.print(_security_word(state.insecure))
 
 
 @federation_app.command("status")
 def status(home: HomeOption = None) -> None:
     """Which federation processes are alive and how many sites are connected."""
-    console = Console()
+    console = Console(soft_wrap=True)
     info = launcher.status(load_settings(home))
     if not info["sites"] and not info["up"] and not info["joined"]:
         console.print("federation is down (run `mindcommons federation up`)")
@@ -116,7 +118,7 @@ def status(home: HomeOption = None) -> None:
 def down(home: HomeOption = None) -> None:
     """Stop the processes `up`, `serve` or `join` started here (only those PIDs)."""
     stopped = launcher.down(load_settings(home))
-    Console().print(
+    Console(soft_wrap=True).print(
         f"stopped {len(stopped)} process(es)" if stopped else "federation was not running"
     )
 
@@ -137,7 +139,7 @@ def init_ca(
     """Create the coordinator's CA and SuperLink certificate (kept; re-issued for new names)."""
     settings = load_settings(home)
     pki = security.init_ca(settings.federation_dir(), list(address or []))
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(f"CA certificate: {pki.ca_cert}  (give this file to every site)")
     console.print(f"CA sha256 fingerprint: {security.ca_fingerprint(pki.ca_cert)}")
     console.print(f"SuperLink certificate valid for: {', '.join(security.server_names(pki))}")
@@ -168,7 +170,7 @@ def serve(
         insecure=insecure,
     )  # fmt: skip
     word = "already serving" if state.already_up else "serving"
-    Console().print(
+    Console(soft_wrap=True).print(
         f"SuperLink {word} at {state.address} ({_security_word(state.insecure)}); "
         f"registered sites: {', '.join(state.sites) or 'none yet'}; "
         f"log {state.log_dir}/superlink.log"
@@ -185,7 +187,7 @@ def register_node(
     settings = load_settings(home)
     node_id = launcher.register_node(settings, site, public_key)
     key = security.load_public_key(public_key)
-    Console().print(
+    Console(soft_wrap=True).print(
         f"site {site} registered as node {node_id} "
         f"(key sha256 {security.key_fingerprint(key)[:16]}...)"
     )
@@ -200,7 +202,7 @@ def site_keys(site: SiteArg, home: HomeOption = None) -> None:
     settings = load_settings(home)
     keys = security.ensure_site_keys(settings.site_dir(site))
     key = security.load_public_key(keys.public_key)
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(f"private key (stays here): {keys.private_key}")
     console.print(f"public key (send to the coordinator): {keys.public_key}")
     console.print(f"key sha256 fingerprint: {security.key_fingerprint(key)}")
@@ -238,7 +240,7 @@ def approve_bundle(
     else:
         changed = security.approve_bundle(site_dir, value, note=label, actor="steward")
         word = "approved" if changed else "already approved"
-    Console().print(f"{site}: bundle {security.normalise_hash(value)} {word}")
+    Console(soft_wrap=True).print(f"{site}: bundle {security.normalise_hash(value)} {word}")
 
 
 @federation_app.command("join")
@@ -258,7 +260,7 @@ def join(
     settings = load_settings(home)
     info = launcher.join(settings, site, superlink, ca=ca, insecure=insecure)
     word = "already joined" if info.get("already_up") else "joined"
-    Console().print(
+    Console(soft_wrap=True).print(
         f"{site} {word} {superlink} ({_security_word(insecure)}): SuperNode pid {info['pid']}, "
         f"gate pid {info['exec_pid']}; log {info['log_dir']}/supernode-{site}.log"
     )
@@ -271,7 +273,8 @@ def leave(
 ) -> None:
     """Site: stop the SuperNode(s) `join` started on this host."""
     stopped = launcher.leave(load_settings(home), site)
-    Console().print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was joined")
+    word = f"stopped {len(stopped)} process(es)" if stopped else "nothing was joined"
+    Console(soft_wrap=True).print(word)
 
 
 @federation_app.command("check")
@@ -304,6 +307,6 @@ def check(
         table.add_row(name, "[green]ok[/]", str(docs))
     for name, reason in result.get("missing", {}).items():
         table.add_row(name, f"[red]{reason}[/]", "-")
-    Console().print(table)
+    Console(soft_wrap=True).print(table)
     if result.get("missing"):
         raise typer.Exit(1)
