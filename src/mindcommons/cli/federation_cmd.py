@@ -53,7 +53,8 @@ def _status_table(info: dict[str, object]) -> Table:
     if isinstance(sites, dict):
         for site, node in sites.items():
             if node.get("remote"):
-                table.add_row(f"site {site}", "-", "-", "registered (remote)")
+                word = "online" if node["alive"] else "[red]not connected[/]"
+                table.add_row(f"site {site}", "-", "-", f"registered, {word}")
             else:
                 row = (str(node["pid"]), str(node["port"]), _yes(node["alive"]))
                 table.add_row(f"site {site}", *row)

@@ -578,18 +578,22 @@ def status(settings: Settings) -> dict[str, Any]:
         return {"up": False, "sites": {}, "nodes_online": 0, "joined": joined}
     link_alive = pid_alive(state.superlink_pid)
     online: int | None = None
+    online_ids: set[int] = set()
     if link_alive:
         try:
-            online = len(online_nodes(state))
+            online_ids = set(online_nodes(state))
+            online = len(online_ids)
         except Exception:
             online = None
+    registry = security.read_registry(settings.federation_dir())
     sites: dict[str, dict[str, Any]] = {
         s: {"pid": n["pid"], "port": n["port"],
             "alive": pid_alive(n["pid"]) and pid_alive(n.get("exec_pid", n["pid"]))}
         for s, n in sorted(state.nodes.items())
     }  # fmt: skip
     for s in state.remote_sites:
-        sites[s] = {"pid": None, "port": None, "alive": None, "remote": True}
+        node_id = int(str(registry.get(s, {}).get("node_id", 0)))
+        sites[s] = {"pid": None, "port": None, "alive": node_id in online_ids, "remote": True}
     return {
         "up": link_alive,
         "superlink": {"pid": state.superlink_pid, "alive": link_alive, "address": state.address},
