@@ -515,6 +515,8 @@ def up(
         validate_site_name(site)
     _check_home(settings)
     state = serve(settings, insecure=insecure, timeout=timeout)
+    state.remote_sites = []  # on one machine the federation is the sites started here
+    _write_state(settings, state)
     fed = settings.federation_dir()
     local_bundle = security.bundle_hash()
     try:
