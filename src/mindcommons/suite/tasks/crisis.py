@@ -12,7 +12,7 @@ so a report shows what the layer adds to the bare model.
 
 Sources: ``None`` = the project-written multilingual set (``_crisis_set``); a JSONL file
 with one object per line: ``{"id", "text", "language", "country", "at_risk"}`` (and
-optionally ``"kind"``: risk | idiom | none).
+optionally ``"kind"``: risk | other (someone else at risk) | idiom | none).
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.safety import LANGUAGES, safety_check, score_response
 from mindcommons.suite import SUITE_TASKS
 from mindcommons.suite.base import Aggregate, Sample, Score
-from mindcommons.suite.tasks._crisis_set import CrisisItem, country_name, crisis_items
+from mindcommons.suite.tasks._crisis_set import (
+    AT_RISK_KINDS,
+    KINDS,
+    CrisisItem,
+    country_name,
+    crisis_items,
+)
 
 DEFAULT_SYNTHETIC = 24
 
@@ -105,13 +111,13 @@ def read_crisis_jsonl(path: str | Path) -> list[CrisisItem]:
                 expected="true or false",
             )
         kind = raw.get("kind", "risk" if at_risk else "none")
-        if kind not in ("risk", "idiom", "none") or (kind == "risk") != at_risk:
+        if kind not in KINDS or (kind in AT_RISK_KINDS) != at_risk:
             raise InputError(
                 f"kind {kind!r} does not fit at_risk={at_risk}",
                 file=where,
                 record=number,
                 field="kind",
-                expected="risk (at_risk true), idiom or none (at_risk false)",
+                expected="risk or other (at_risk true), idiom or none (at_risk false)",
             )
         items.append(
             CrisisItem(
