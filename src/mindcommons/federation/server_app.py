@@ -93,6 +93,17 @@ def main(grid: Grid, context: Any) -> None:
             outcome.missing[site] = f"no reply within {q_timeout:.0f} s (site not connected)"
     print(f"[mindcommons] run {run_id}: job '{job.get('job')}' -> {sorted(chosen.values())}")
 
+    if job.get("job") == "train":  # multi-round: weights go out and come back each round
+        summary = run_training(grid, settings, job, chosen, outcome, timeout, dump)
+        outcome.seconds = time.perf_counter() - t0
+        path = finish(settings, outcome)
+        result = json.loads(path.read_text(encoding="utf-8"))
+        result["training"] = summary
+        result["sites_ok"] = summary.get("sites", [])
+        path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str), "utf-8")
+        print(f"[mindcommons] result {path}")
+        return
+
     msg_type = "evaluate" if job.get("job") == "evaluate" else "query.job"
     msgs = [
         Message(RecordDict({"job": ConfigRecord(dict(job))}), dst_node_id=n,
@@ -119,3 +130,237 @@ def main(grid: Grid, context: Any) -> None:
     outcome.seconds = time.perf_counter() - t0
     path = finish(settings, outcome)
     print(f"[mindcommons] result {path}")
+
+
+# ---------------------------------------------------------------- multi-round training
+
+
+def _send_round(
+    grid: Grid,
+    chosen: dict[int, str],
+    job: dict[str, Any],
+    params: dict[str, Any],
+    weights: list[Any] | None,
+    timeout: float,
+    dump: str,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, float]]:
+    """One message to every chosen site; returns (site -> payload, site -> reason, bytes)."""
+    from mindcommons.federation.training import split_weights, weights_to_config
+
+    body: dict[str, Any] = {**job, "params": json.dumps(params, sort_keys=True)}
+    if weights is not None:  # the global weights travel in the job's own record (float32)
+        body.update(weights_to_config(weights))
+    msgs = []
+    for node in chosen:
+        content = RecordDict({"job": ConfigRecord(dict(body))})
+        msgs.append(Message(content, dst_node_id=node, message_type="query.job",
+                            ttl=timeout + 60.0))  # fmt: skip
+    sent = sum(_nbytes(m.content) for m in msgs)
+    ok: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    received = 0
+    replied: set[int] = set()
+    for reply in list(grid.send_and_receive(msgs, timeout=timeout)):
+        _dump(dump, "train", reply)
+        node = _origin(reply, msgs)
+        replied.add(node)
+        site = chosen.get(node, f"node-{node}")
+        if reply.has_error():
+            failed[site] = f"error: {_short(reply.error.reason)}"
+            continue
+        received += _nbytes(reply.content)
+        meta = dict(reply.content["reply"]) if "reply" in reply.content else {}
+        if meta.get("status") != "ok":
+            failed[site] = str(meta.get("reason") or meta.get("status") or "failed")
+            continue
+        payload: dict[str, Any] = (
+            dict(reply.content["metrics"]) if "metrics" in reply.content else {}
+        )
+        returned, payload = split_weights(payload)
+        if returned:
+            payload["__weights__"] = returned
+        payload["__seconds__"] = float(str(meta.get("seconds", 0.0)))
+        ok[site] = payload
+    for node, site in chosen.items():
+        if node not in replied:
+            failed[site] = f"no reply within {timeout:.0f} s"
+    return ok, failed, {"bytes_sent": float(sent), "bytes_received": float(received)}
+
+
+def _nbytes(content: RecordDict) -> int:
+    """Payload bytes of a message's records (arrays as float32, numbers, config)."""
+    return int(sum(rec.count_bytes() for rec in content.values()))
+
+
+def _validation(
+    trainer: Any, replies: dict[str, dict[str, Any]], params: dict[str, Any]
+) -> dict[str, float]:
+    """Pooled validation statistics of the weights the sites received (numbers only)."""
+    from mindcommons.federation.training import ArtifactWriter, pool_sums
+
+    stats = [
+        {k[4:]: float(v) for k, v in p.items() if k.startswith("val.")} for p in replies.values()
+    ]
+    pooled = pool_sums([s for s in stats if s])
+    n = pooled.get("n_examples", 0.0)
+    if n <= 0:
+        return {}
+    out = {"loss": pooled.get("loss_sum", 0.0) / n, "n": n}
+    if isinstance(trainer, ArtifactWriter):
+        out.update(trainer.summarize(pooled, params))
+    return out
+
+
+def _better(metric: str, new: dict[str, float], best: dict[str, float] | None) -> bool:
+    if not new or metric not in new:
+        return False
+    if best is None or metric not in best:
+        return True
+    return new[metric] < best[metric] if metric == "loss" else new[metric] > best[metric]
+
+
+def run_training(
+    grid: Grid,
+    settings: Any,
+    job: dict[str, Any],
+    chosen: dict[int, str],
+    outcome: JobOutcome,
+    timeout: float,
+    dump: str,
+) -> dict[str, Any]:
+    """Rounds of local training and aggregation for any registered Trainer.
+
+    Round 0 asks each site to describe its data (counts under its floor). Every round
+    sends the global weights; each site validates them (statistics only), trains from
+    them (FedProx: a proximal term, ``mu``) and returns new weights; the coordinator
+    averages them weighted by examples (FedAvg). With ``dp`` the noise multiplier is set
+    here from the target epsilon for the largest number of rounds, and the epsilon spent
+    is reported. Training stops early when the pooled validation metric has not improved
+    for ``patience`` rounds; the best weights are kept and saved by the Trainer.
+    """
+    import mindcommons.federation.site  # noqa: F401  (registers the job providers' trainers)
+    from mindcommons.federation.server import job_params
+    from mindcommons.federation.training import TRAINERS, ArtifactWriter, fedavg
+    from mindcommons.measure.privacy import epsilon_for, noise_for
+
+    started = time.perf_counter()
+    deadline = started + timeout
+    params = job_params(job)
+    trainer = TRAINERS.get(str(params.get("trainer", "measure")))
+    rounds = max(1, int(params.get("rounds", 3)))
+    patience = max(1, int(params.get("patience", 3)))
+    metric = str(params.get("stop_metric", "macro_f1" if isinstance(trainer, ArtifactWriter)
+                            else "loss"))  # fmt: skip
+    dp = dict(params.get("dp") or {})
+    if dp:
+        steps = int(dp.get("steps", 10))
+        delta = float(dp.get("delta", 1e-5))
+        dp["noise_multiplier"] = noise_for(float(dp["epsilon"]), rounds * steps, delta)
+        dp["steps"] = steps
+        params["dp"] = dp
+    summary: dict[str, Any] = {"trainer": trainer.name, "rounds_max": rounds,
+                               "strategy": params.get("strategy", "fedavg"),
+                               "mu": float(params.get("mu", 0.0)), "history": []}  # fmt: skip
+
+    def left() -> float:
+        return max(5.0, deadline - time.perf_counter())
+
+    # round 0: describe (label counts that respect each site's floor)
+    described, failed, _ = _send_round(grid, chosen, job, {**params, "phase": "describe"},
+                                       None, left(), dump)  # fmt: skip
+    outcome.missing.update(failed)
+    active = {n: s for n, s in chosen.items() if s in described}
+    counts: dict[str, dict[str, float]] = {}
+    site_counts: dict[str, dict[str, float]] = {}
+    for site, payload in described.items():
+        clean = {k: float(v) for k, v in payload.items() if not k.startswith("__")}
+        site_counts[site] = clean
+        for key, value in clean.items():
+            if key.startswith("count.") and not key.endswith(".suppressed"):
+                out_key, _, label = key[6:].rpartition("=")
+                per = counts.setdefault(out_key, {})
+                per[label] = per.get(label, 0.0) + value
+    summary["site_data"] = site_counts
+    if counts and "label_counts" not in params:
+        params["label_counts"] = _ordered_counts(trainer, params, counts)
+    if not active:
+        summary["stopped"] = "no site can train"
+        return summary
+
+    weights = trainer.initial_weights(params)
+    best: dict[str, float] | None = None
+    best_weights = weights
+    best_round = 0
+    since = 0
+    dp_steps_done = 0
+    r = 0
+    for r in range(1, rounds + 1):
+        t0 = time.perf_counter()
+        replies, failed, traffic = _send_round(
+            grid, active, job, {**params, "phase": "fit", "round": r}, weights, left(), dump
+        )
+        for site, reason in failed.items():
+            outcome.missing[site] = f"round {r}: {reason}"
+        val = _validation(trainer, replies, params)
+        fitted = [(p["__weights__"], int(p.get("n_examples", 0))) for p in replies.values()
+                  if "__weights__" in p and int(p.get("n_examples", 0)) > 0]  # fmt: skip
+        entry: dict[str, Any] = {"round": r, "validation_of_round": r - 1, "validation": val,
+                                 "sites": sorted(replies), **traffic}  # fmt: skip
+        if _better(metric, val, best):
+            best, best_weights, best_round, since = val, weights, r - 1, 0
+        elif val:
+            since += 1
+        if not fitted:
+            entry["seconds"] = round(time.perf_counter() - t0, 3)
+            summary["history"].append(entry)
+            summary["stopped"] = f"round {r}: no site returned weights"
+            break
+        weights = fedavg(fitted)
+        if dp:
+            dp_steps_done += int(dp["steps"])
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        entry["site_seconds"] = {s: p["__seconds__"] for s, p in replies.items()}
+        summary["history"].append(entry)
+        print(f"[mindcommons] round {r}: validation {metric} of round {r - 1}: "
+              f"{val.get(metric, float('nan')):.4f} ({len(fitted)} site(s))")  # fmt: skip
+        if since >= patience:
+            summary["stopped"] = f"early stop after round {r} (no improvement in {patience})"
+            break
+    # validate the last aggregate too
+    replies, failed, traffic = _send_round(
+        grid, active, job, {**params, "phase": "evaluate", "round": r + 1}, weights, left(), dump
+    )
+    val = _validation(trainer, replies, params)
+    summary["history"].append({"round": r + 1, "validation_of_round": r, "validation": val,
+                               "sites": sorted(replies), **traffic})  # fmt: skip
+    if _better(metric, val, best):
+        best, best_weights, best_round = val, weights, r
+    summary.update(rounds_run=r, best_round=best_round, best_validation=best or {},
+                   stop_metric=metric, seconds=round(time.perf_counter() - started, 3),
+                   sites=sorted(active.values()))  # fmt: skip
+    if dp:
+        eps = epsilon_for(float(dp["noise_multiplier"]), dp_steps_done, float(dp["delta"]))
+        summary["dp"] = {"target_epsilon": float(dp["epsilon"]), "epsilon_spent": eps,
+                         "delta": float(dp["delta"]), "clip": float(dp.get("clip", 1.0)),
+                         "noise_multiplier": float(dp["noise_multiplier"]),
+                         "steps_per_site": dp_steps_done, "unit": "one training example",
+                         "accountant": "exact Gaussian DP (measure.privacy)"}  # fmt: skip
+    if isinstance(trainer, ArtifactWriter):
+        summary["artifact"] = trainer.save_artifact(settings, best_weights, params, summary)
+    return summary
+
+
+def _ordered_counts(
+    trainer: Any, params: dict[str, Any], counts: dict[str, dict[str, float]]
+) -> dict[str, list[float]]:
+    """Label counts in each output's label order (for balanced class weights)."""
+    from mindcommons.measure.kinds import MEASURES
+
+    kind = str(params.get("kind", ""))
+    if kind not in MEASURES:
+        return {}
+    out: dict[str, list[float]] = {}
+    for o in MEASURES.get(kind).outputs:
+        if o.key in counts:
+            out[o.key] = [float(counts[o.key].get(label, 0.0)) for label in o.labels]
+    return out

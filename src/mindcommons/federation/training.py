@@ -55,3 +55,118 @@ class Trainer(Protocol):
 
 
 TRAINERS: Registry[Trainer] = Registry("trainer")
+
+
+# ---------------------------------------------------------------- compatible extensions
+# (used by the coordinator flow in ``server_app`` and the ``train`` job at the sites)
+
+
+@runtime_checkable
+class Describer(Protocol):
+    """Optional: a Trainer that can describe a site's data before round 1.
+
+    Returns released numbers only: ``n_train``, ``n_validation`` and label counts under
+    keys starting with ``count.`` (the site's cell floor is applied to those).
+    """
+
+    def describe(
+        self, site: str, settings: Settings, params: Mapping[str, Any]
+    ) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class ArtifactWriter(Protocol):
+    """Optional: a Trainer that saves the final global weights at the coordinator."""
+
+    def save_artifact(
+        self,
+        settings: Settings,
+        weights: Weights,
+        params: Mapping[str, Any],
+        summary: Mapping[str, Any],
+    ) -> str:
+        """Write the model; return its path (goes into the run's result)."""
+        ...
+
+    def summarize(self, pooled: Mapping[str, float], params: Mapping[str, Any]) -> dict[str, float]:
+        """Headline validation metrics from validation statistics summed over sites."""
+        ...
+
+
+WEIGHTS_KEY = "weights."
+
+
+def weights_to_payload(weights: Weights) -> dict[str, list[float] | list[int]]:
+    """Weights as numbers-only payload fields (``weights.<i>`` flat, ``weights.<i>.shape``).
+
+    The site's numbers-only guard checks them like any other field; they travel in the
+    reply's ``MetricRecord`` and the coordinator rebuilds them with ``split_weights``.
+    """
+    out: dict[str, list[float] | list[int]] = {}
+    for i, w in enumerate(weights):
+        arr = np.asarray(w, dtype=np.float32)
+        out[f"{WEIGHTS_KEY}{i}"] = arr.ravel().astype(np.float64).tolist()
+        out[f"{WEIGHTS_KEY}{i}.shape"] = [int(d) for d in arr.shape]
+    return out
+
+
+def split_weights(payload: Mapping[str, Any]) -> tuple[Weights, dict[str, Any]]:
+    """Separate ``weights.*`` fields (rebuilt as float32 arrays) from the other numbers."""
+    rest = {k: v for k, v in payload.items() if not str(k).startswith(WEIGHTS_KEY)}
+    count = sum(1 for k in payload if str(k).startswith(WEIGHTS_KEY) and k.endswith(".shape"))
+    weights: Weights = []
+    for i in range(count):
+        shape = tuple(int(d) for d in payload[f"{WEIGHTS_KEY}{i}.shape"])
+        flat = np.asarray(payload[f"{WEIGHTS_KEY}{i}"], dtype=np.float32)
+        weights.append(flat.reshape(shape))
+    return weights, rest
+
+
+def weights_to_config(weights: Weights) -> dict[str, bytes | list[int]]:
+    """The global weights as Flower ``ConfigRecord`` values (float32 bytes and shapes).
+
+    They travel inside the job's own record, so the ClientApp needs no special case;
+    ``weights_from_job`` rebuilds them at the site.
+    """
+    out: dict[str, bytes | list[int]] = {}
+    for i, w in enumerate(weights):
+        arr = np.ascontiguousarray(w, dtype="<f4")
+        out[f"{WEIGHTS_KEY}{i}"] = arr.tobytes()
+        out[f"{WEIGHTS_KEY}{i}.shape"] = [int(d) for d in arr.shape]
+    return out
+
+
+def weights_from_job(job: Mapping[str, Any]) -> Weights:
+    """Weights a coordinator put in a job (``weights_to_config``); [] when there are none."""
+    weights: Weights = []
+    i = 0
+    while f"{WEIGHTS_KEY}{i}" in job:
+        raw = job[f"{WEIGHTS_KEY}{i}"]
+        shape = tuple(int(d) for d in job[f"{WEIGHTS_KEY}{i}.shape"])
+        arr = np.frombuffer(bytes(raw), dtype="<f4").astype(np.float32)
+        weights.append(arr.reshape(shape))
+        i += 1
+    return weights
+
+
+def fedavg(results: list[tuple[Weights, int]]) -> Weights:
+    """Average of the sites' weights, weighted by their numbers of examples (FedAvg)."""
+    total = sum(n for _, n in results)
+    if not results or total <= 0:
+        raise ValueError("no site returned weights trained on any example")
+    out: Weights = []
+    for layer in zip(*(w for w, _ in results), strict=True):
+        acc = np.zeros(layer[0].shape, dtype=np.float64)
+        for arr, (_, n) in zip(layer, results, strict=True):
+            acc += np.asarray(arr, dtype=np.float64) * n
+        out.append((acc / total).astype(np.float32))
+    return out
+
+
+def pool_sums(metrics: list[Mapping[str, float]]) -> dict[str, float]:
+    """Sum every field over sites (Trainers report additive statistics: sums and counts)."""
+    pooled: dict[str, float] = {}
+    for m in metrics:
+        for k, v in m.items():
+            pooled[k] = pooled.get(k, 0.0) + float(v)
+    return pooled

@@ -1,0 +1,104 @@
+"""``mindcommons train``: train a measurement model locally or across the federation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from mindcommons.cli.app import HomeOption, app
+from mindcommons.errors import ConfigError
+from mindcommons.settings import load_settings
+
+
+@app.command("train")
+def train(
+    kind: Annotated[
+        str, typer.Argument(help="empathy, thinking-traps, stressor, cams or phq9-items.")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Public dataset folder or a JSONL file (docs/measurement.md)."),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="Train locally on this site's own data.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Artifact folder (default: next version).")
+    ] = None,
+    federated: Annotated[
+        bool, typer.Option("--federated", help="Train across the running federation.")
+    ] = False,
+    sites: Annotated[
+        str | None, typer.Option("--sites", help="Comma-separated sites (default: all).")
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds (max).")] = 5,
+    strategy: Annotated[str, typer.Option("--strategy", help="fedavg or fedprox.")] = "fedavg",
+    mu: Annotated[float, typer.Option("--mu", help="FedProx proximal weight.")] = 0.01,
+    local_epochs: Annotated[int, typer.Option("--local-epochs", help="Epochs per round.")] = 2,
+    dp_epsilon: Annotated[
+        float, typer.Option("--dp-epsilon", help="Differential privacy target (0: off).")
+    ] = 0.0,
+    epochs: Annotated[int, typer.Option("--epochs", help="Local training epochs (max).")] = 60,
+    hidden: Annotated[int, typer.Option("--hidden", help="Hidden units (0: linear).")] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Train a measurement model; print the artifact path and its metrics."""
+    from mindcommons.measure import federated as fed
+    from mindcommons.measure import train as tr
+
+    settings = load_settings(home)
+    console = Console(stderr=as_json)
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{message}[/]", highlight=False)
+
+    if federated:
+        wanted = [s.strip() for s in (sites or "").split(",") if s.strip()] or None
+        result = fed.run_federated(
+            settings, kind, sites=wanted, rounds=rounds, strategy=strategy, mu=mu,
+            local_epochs=local_epochs, dp_epsilon=dp_epsilon, seed=seed, out=out, progress=say,
+        )  # fmt: skip
+        summary: dict[str, Any] = result.get("training", {})
+        shown = {
+            "artifact": summary.get("artifact"), "rounds_run": summary.get("rounds_run"),
+            "best_round": summary.get("best_round"),
+            "validation": summary.get("best_validation"), "dp": summary.get("dp"),
+            "missing": result.get("missing"),
+        }  # fmt: skip
+        _show(console, shown, as_json)
+        return
+    if data is None and site is None:
+        raise ConfigError(
+            "give --data PATH (public dataset folder or JSONL), --site or --federated"
+        )
+    if site is not None:
+        report = tr.train_site(kind, site, settings=settings, out=out, hidden=hidden,
+                               epochs=epochs, seed=seed, progress=say)  # fmt: skip
+    else:
+        assert data is not None
+        report = tr.train_kind(kind, data, settings=settings, out=out, hidden=hidden,
+                               epochs=epochs, seed=seed, progress=say)  # fmt: skip
+    shown = {
+        "artifact": str(report.path), "n_train": report.n_train, "n_test": report.n_test,
+        "seconds": report.seconds, "peak_rss_mb": report.peak_rss_mb,
+        "test": {k: round(v, 4) for k, v in report.metrics.items()
+                 if k in ("accuracy", "macro_f1", "weighted_f1")},
+        "intervals": {k: [round(x, 4) for x in v] for k, v in report.intervals.items()
+                      if k in ("accuracy", "macro_f1", "weighted_f1")},
+    }  # fmt: skip
+    _show(console, shown, as_json)
+
+
+def _show(console: Console, shown: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(shown, default=str))
+        return
+    for key, value in shown.items():
+        if value not in (None, {}, []):
+            console.print(f"[bold]{key}[/]: {value}", highlight=False, soft_wrap=True)

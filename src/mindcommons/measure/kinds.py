@@ -1,0 +1,326 @@
+"""The registry of measurement kinds and how each reads its training examples.
+
+A kind names its outputs (each a softmax over string labels), whether its input is one
+text or a (seeker post, response) pair, where its public data comes from, and what its
+model card says about intended use and limits. Examples come from a public dataset folder
+(the kind's loader), a JSONL file (``read_jsonl``; format in ``docs/measurement.md``) or,
+for ``phq9-items``, a site's repository (notes paired with the nearest PHQ-9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mindcommons.errors import ConfigError, InputError
+from mindcommons.measure.heads import OutputSpec
+from mindcommons.registry import Registry
+from mindcommons.settings import Settings
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: 1 text (or post + response) and a label per output key.
+
+    ``labels`` may omit keys (that output is then not trained on this example); ``group``
+    keeps near-duplicates (same thought, same seeker post) on one side of a split.
+    """
+
+    texts: tuple[str, ...]
+    labels: dict[str, str]
+    group: str = ""
+
+    def group_key(self) -> str:
+        return self.group or self.texts[0]
+
+
+@dataclass(frozen=True)
+class MeasureKind:
+    name: str
+    title: str
+    outputs: tuple[OutputSpec, ...]
+    pair: bool
+    data: str  # what it is trained on, for the model card
+    licence: str
+    intended_use: str
+    limits: str
+    primary_metric: str = "macro_f1"  # what early stopping and benchmarks compare
+    load_public: Callable[[Path], list[Example]] | None = None
+    defaults: dict[str, float] = field(default_factory=dict)
+
+    def output(self, key: str) -> OutputSpec:
+        for o in self.outputs:
+            if o.key == key:
+                return o
+        raise KeyError(key)
+
+
+MEASURES: Registry[MeasureKind] = Registry("measurement kind")
+
+LEVELS = ("0", "1", "2")
+BINARY = ("0", "1")
+
+
+# ---------------------------------------------------------------- public data loaders
+
+
+def _empathy_public(path: Path) -> list[Example]:
+    from mindcommons.datasets import epitome
+
+    return [
+        Example((p.seeker_post, p.response), {k: str(v) for k, v in p.levels.items()},
+                group=p.pair_id)
+        for p in epitome.load_epitome(path)
+    ]  # fmt: skip
+
+
+def _traps_public(path: Path) -> list[Example]:
+    from mindcommons.datasets import thinking_traps as tt
+
+    return [
+        Example((r.thought,), {t: "1" if t in r.traps else "0" for t in tt.TRAPS})
+        for r in tt.load_thinking_traps(path)
+    ]
+
+
+def _sad_public(path: Path) -> list[Example]:
+    from mindcommons.datasets import sad
+
+    return [Example((r.sentence,), {"category": r.category}) for r in sad.load_sad(path)]
+
+
+def _cams_public(path: Path) -> list[Example]:
+    from mindcommons.datasets import cams
+
+    return [
+        Example((r.text,), {"cause": r.cause}, group=r.split)
+        for r in cams.load_cams(path, ("train", "test"))
+    ]
+
+
+def _register() -> None:
+    from mindcommons.datasets import cams, epitome, sad, thinking_traps
+
+    MEASURES.add(
+        "empathy",
+        MeasureKind(
+            name="empathy",
+            title="Empathy level of a response to a seeker post (EPITOME mechanisms)",
+            outputs=tuple(OutputSpec(m, LEVELS) for m in epitome.MECHANISMS),
+            pair=True,
+            data="EPITOME (Sharma et al. 2020): Reddit (seeker post, response) pairs",
+            licence=epitome.LICENCE,
+            intended_use=(
+                "Scoring the empathy a written reply expresses (emotional reactions, "
+                "interpretations, explorations: 0 none, 1 weak, 2 strong) in audits of "
+                "support tools and model outputs, aggregated over many replies."
+            ),
+            limits=(
+                "Trained on English peer-support Reddit text; not validated on clinical "
+                "dialogue, other languages, or single high-stakes decisions. Level 1 is "
+                "rare and least reliable."
+            ),
+            load_public=_empathy_public,
+        ),
+    )
+    MEASURES.add(
+        "thinking-traps",
+        MeasureKind(
+            name="thinking-traps",
+            title="Thinking traps (cognitive distortions) in a thought, multi-label",
+            outputs=tuple(OutputSpec(t, BINARY) for t in thinking_traps.TRAPS),
+            pair=False,
+            data="Cognitive-Reframing thinking traps (Sharma et al. 2023)",
+            licence=thinking_traps.LICENCE,
+            intended_use=(
+                "Flagging likely thinking traps in short first-person thoughts, to audit "
+                "reframing tools and to describe corpora; one yes/no per trap."
+            ),
+            limits=(
+                "About 700 short English thoughts; rare traps (comparing, should "
+                "statements) have few examples. Not a diagnostic instrument."
+            ),
+            load_public=_traps_public,
+        ),
+    )
+    MEASURES.add(
+        "stressor",
+        MeasureKind(
+            name="stressor",
+            title="Stressor category of a sentence (SAD)",
+            outputs=(OutputSpec("category", sad.CATEGORIES),),
+            pair=False,
+            data="SAD, the Stress-Annotated Dataset (Mauriello et al. 2021)",
+            licence=sad.LICENCE,
+            intended_use="Describing what people report as the source of their stress.",
+            limits="English chatbot / crowd sentences; one category per sentence.",
+            primary_metric="weighted_f1",
+            load_public=_sad_public,
+        ),
+    )
+    MEASURES.add(
+        "cams",
+        MeasureKind(
+            name="cams",
+            title="Cause of depression or suicidality in a post (CAMS)",
+            outputs=(OutputSpec("cause", cams.CAUSES),),
+            pair=False,
+            data="CAMS (Garg et al. 2022): Reddit posts, 6 cause categories",
+            licence=cams.LICENCE,
+            intended_use="Describing stated causes in a corpus of posts, in aggregate.",
+            limits=(
+                "English Reddit posts; annotator agreement on causes is modest, and a "
+                "post often has more than one cause (one label is kept)."
+            ),
+            primary_metric="weighted_f1",
+            load_public=_cams_public,
+        ),
+    )
+    MEASURES.add(
+        "phq9-items",
+        MeasureKind(
+            name="phq9-items",
+            title="PHQ-9 item presence (answer >= 1) evidenced by a clinical note",
+            outputs=tuple(OutputSpec(f"item{i}", BINARY) for i in range(1, 10)),
+            pair=False,
+            data=(
+                "a site's own notes paired with the same participant's nearest PHQ-9 "
+                "(within 30 days), from its repository or a JSONL file"
+            ),
+            licence="the site's own data; stays at the site",
+            intended_use=(
+                "Estimating which PHQ-9 symptoms a note mentions, to check screening "
+                "coverage and to audit language models on the same notes."
+            ),
+            limits=(
+                "A questionnaire answer is not what the note says: labels are noisy. "
+                "Trained per project; not a substitute for administering the PHQ-9."
+            ),
+        ),
+    )
+
+
+_register()
+
+
+# ---------------------------------------------------------------- reading examples
+
+
+def _label(kind: MeasureKind, key: str, value: object, where: dict[str, object]) -> str:
+    out = kind.output(key)
+    text = str(int(value)) if isinstance(value, bool | int) else str(value).strip()
+    if text not in out.labels:
+        raise InputError(
+            f"bad label {value!r} for '{key}'",
+            field=f"labels.{key}",
+            expected="one of " + ", ".join(out.labels),
+            **where,  # type: ignore[arg-type]
+        )
+    return text
+
+
+def read_jsonl(kind: MeasureKind, path: Path) -> list[Example]:
+    """Examples from a JSONL file (see ``docs/measurement.md``); all or nothing."""
+    if not path.is_file():
+        raise InputError("file not found", file=str(path), expected="a JSONL file")
+    keys = {o.key for o in kind.outputs}
+    out: list[Example] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where: dict[str, object] = {"file": str(path), "record": n}
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"not JSON: {err.msg}", **where) from err  # type: ignore[arg-type]
+        if not isinstance(obj, dict):
+            raise InputError("not a JSON object", **where)  # type: ignore[arg-type]
+        fields = ("post", "response") if kind.pair else ("text",)
+        texts = []
+        for f in fields:
+            value = obj.get(f)
+            if not isinstance(value, str) or not value.strip():
+                raise InputError("missing text", field=f, expected="a non-empty string", **where)  # type: ignore[arg-type]
+            texts.append(value)
+        raw = obj.get("labels")
+        labels: dict[str, str] = {}
+        if isinstance(raw, list) and all(o.labels == BINARY for o in kind.outputs):
+            for item in raw:  # multi-label shorthand: the keys that apply
+                if item not in keys:
+                    raise InputError(
+                        f"unknown label key {item!r}", field="labels",
+                        expected="one of " + ", ".join(sorted(keys)), **where,  # type: ignore[arg-type]
+                    )  # fmt: skip
+            labels = {k: "1" if k in raw else "0" for k in keys}
+        elif isinstance(raw, dict):
+            for key, value in raw.items():
+                if key not in keys:
+                    raise InputError(
+                        f"unknown label key {key!r}", field="labels",
+                        expected="one of " + ", ".join(sorted(keys)), **where,  # type: ignore[arg-type]
+                    )  # fmt: skip
+                labels[key] = _label(kind, key, value, where)
+        else:
+            raise InputError(
+                "missing labels", field="labels",
+                expected="an object {key: label}" + (" or a list of keys" if not kind.pair else ""),
+                **where,  # type: ignore[arg-type]
+            )  # fmt: skip
+        if not labels:
+            raise InputError("no labels", field="labels", expected="at least one", **where)  # type: ignore[arg-type]
+        group = obj.get("group", "")
+        out.append(Example(tuple(texts), labels, str(group) if group else ""))
+    if not out:
+        raise InputError("no examples", file=str(path), expected="one JSON object per line")
+    return out
+
+
+def load_examples(kind: MeasureKind, path: Path) -> list[Example]:
+    """A JSONL file, or the kind's public dataset folder."""
+    if path.is_file():
+        return read_jsonl(kind, path)
+    if kind.load_public is None:
+        raise ConfigError(
+            f"'{kind.name}' has no public dataset: give a JSONL file or train from a site "
+            "repository (--site)"
+        )
+    return kind.load_public(path)
+
+
+def repository_examples(settings: Settings, site: str) -> list[Example]:
+    """``phq9-items`` examples from a site's repository (stays at the site)."""
+    from mindcommons.repository import SiteRepository
+
+    with SiteRepository.for_site(settings, site) as repo:
+        items = repo.eval_items(instrument="PHQ-9")
+    return [
+        Example((it.text,), {f"item{i + 1}": "1" if v >= 1 else "0"
+                             for i, v in enumerate(it.true_items)},
+                group=it.participant_id)
+        for it in items
+    ]  # fmt: skip
+
+
+def site_examples(kind: MeasureKind, settings: Settings, site: str) -> list[Example]:
+    """A site's training data: ``<site_dir>/train/<kind>.jsonl``, else its repository."""
+    path = settings.site_dir(site) / "train" / f"{kind.name}.jsonl"
+    if path.exists():
+        return read_jsonl(kind, path)
+    if kind.name == "phq9-items":
+        return repository_examples(settings, site)
+    raise ConfigError(f"{site} has no training data for '{kind.name}' (train/{kind.name}.jsonl)")
+
+
+def split_of(ex: Example, seed: int, fractions: Sequence[float]) -> int:
+    """Deterministic split index of an example by a hash of its group (no leakage)."""
+    h = hashlib.sha256(f"{seed}\x00{ex.group_key()}".encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2**64
+    acc = 0.0
+    for i, f in enumerate(fractions):
+        acc += f
+        if u < acc:
+            return i
+    return len(fractions)
