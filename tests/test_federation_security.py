@@ -127,6 +127,25 @@ def test_client_app_outside_the_gate_refuses_and_audits(tmp_path: Path) -> None:
     assert (last.kind, last.actor, last.subject) == ("job_refused", "coordinator:r1", "job:count")
 
 
+@pytest.mark.slow  # two CLI processes
+def test_cli_approve_then_join_needs_the_coordinators_ca(tmp_path: Path) -> None:
+    settings = make_home(tmp_path, {"site-a": 1})
+    home, site_dir = settings.resolved_home(), settings.site_dir("site-a")
+    with pytest.raises(ConfigError, match="approved no app bundle"):
+        launcher.join(settings, "site-a", "10.0.0.1:9092", insecure=True)
+    out = run_cli("federation", "approve-bundle", "--site", "site-a", home=home)
+    assert out.returncode == 0, out.stderr
+    assert f"bundle {security.bundle_hash()} approved" in out.stdout
+    assert security.approved_bundles(site_dir) == [security.bundle_hash()]
+    joined = run_cli(
+        "federation", "join", "--site", "site-a", "--superlink", "10.0.0.1:9092", home=home
+    )
+    assert joined.returncode == ConfigError.exit_code
+    assert "pass the coordinator's ca.pem with --ca PATH" in joined.stderr
+    assert "Traceback" not in joined.stderr
+    assert not launcher.read_joined(settings)  # nothing was started
+
+
 # ---------------------------------------------------------------- real processes
 
 
