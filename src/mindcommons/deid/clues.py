@@ -32,6 +32,7 @@ class ClueLex:
     name_verb: re.Pattern[str]
     signature: re.Pattern[str]
     role_paren: re.Pattern[str]
+    weak_verbs: frozenset[str]
 
 
 @cache
@@ -56,14 +57,16 @@ def clue_lexicon(lang: str) -> ClueLex:
                    rf"|(?i:{alt('hospital_names')}))(?:\s+(?i:{alt('hospital_tails')}))*"),
         re.compile(rf"\b(?i:u\.?\s*of|univ\.?\s+of|university\s+of|u)\s+(?i:{regions})\b"),
         re.compile(rf"\b(?i:{regions})\b"),
-        re.compile(rf"\b(?i:{alt('year_events')})\s*(?:[x#]\s?\d\s*)?(?:(?i:in|on|at|@|of)\s+)?"
-                   r"(['\u2019]?(?:19|20)?\d{2}['\u2019]?)(?![\w/:%-]|\.\d|\s*(?i:mg|ml|cc|%|x\b|mm|cm))"),
+        re.compile(rf"\b(?i:{alt('year_events')})\s*(?:[xX#]\s?\d\s*)?(?:(?i:in|on|at|@|of)\s+)?"
+                   r"(['\u2019]?(?:19|20)?\d{2}['\u2019]?(?:\s*(?:,|and|&)\s*['\u2019]?(?:19|20)?\d{2}\b)*)"
+                   r"(?![\w/:%-]|\.\d|\s*(?i:mg|ml|cc|%|x\b|mm|cm))"),
         re.compile(r"\b((?:19|20)\d{2})(?:\s*(?:,|and|&)\s*((?:19|20)\d{2}))+\b"),
         re.compile(rf"\b(?i:{alt('plural_titles')})\.?\s+({_W})(?:\s*(?i:,|and|&)\s*({_W}))?"),
         re.compile(rf"\b(?i:{alt('name_verbs')})\s+({_W})(?:\s+({_W}\.?))?(?:\s+({_W}))?"),
         re.compile(rf"(?im)^[ \t]*((?:{_W}\.?[ \t]+){{0,3}}{_W})[ \t]*,?[ \t]*"
                    rf"(?:{creds})(?:[ \t]*[/,][ \t]*(?:{creds}))*[ \t.]*$"),
         re.compile(rf"\b({_W}(?:\s+{_W})?)\s*\((?i:{roles})\)"),
+        frozenset(w.lower() for w in c.get("weak_name_verbs", [])),
     )  # fmt: skip
 
 
@@ -87,6 +90,12 @@ class _Clues:
     def cap_ok(self, word: str) -> bool:
         """Capitalised, or capitalisation carries no information in this note."""
         return not self.ctx.caps or word[:1].isupper()
+
+    def listed(self, word: str) -> bool:
+        """In the first-name or surname gazetteer (and not a common word)."""
+        low = word.lower().rstrip(".")
+        g = self.ctx.gaz
+        return low not in g.common and (low in g.first or low in g.surnames)
 
     def namey(self, word: str) -> bool:
         low = word.lower().rstrip(".")
@@ -123,8 +132,9 @@ def clue_spans(text: str, lang: str) -> list[Span]:
         words = m.group(1).split()
         keep = 0
         for w in words:
-            if not (cl.unknown(w) and cl.cap_ok(w) and len(w.rstrip(".")) >= 4):
-                break
+            follows = keep > 0 and cl.ctx.caps and w[:1].isupper() and w.lower() not in cl.stop
+            if not follows and not (cl.unknown(w) and cl.cap_ok(w) and len(w.rstrip(".")) >= 3):
+                break  # "in Bel Air": a capitalised word after an unknown one joins the place
             keep += 1
         if keep:
             s = m.start(1)
@@ -151,6 +161,9 @@ def clue_spans(text: str, lang: str) -> list[Span]:
     for m in lx.name_verb.finditer(text):
         if not cl.namey(m.group(1)):
             continue
+        verb = text[m.start() : m.start(1)].strip().lower()
+        if verb in lx.weak_verbs and not cl.listed(m.group(1)):
+            continue  # "with Bactoban": after with/per/by only a listed name counts
         last = 1
         for g in (2, 3):
             w = m.group(g)

@@ -13,6 +13,7 @@ from mindcommons.deid.resources import (
     alternation,
     dictionary,
     gazetteer,
+    misspelt,
     ordinary,
     rules,
 )
@@ -21,7 +22,7 @@ from mindcommons.deid.spans import Span
 _JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
 _AFTER_NAME = frozenset({"aware", "notified", "paged", "informed", "updated", "ordered"})
 _AFTER_STREET = re.compile(
-    r",[ \t]*(?:\d{1,5}\w?[ \t]*,[ \t]*)?"
+    r"(?:,|[ \t]+(?:in|at))[ \t]*(?:\d{1,5}\w?[ \t]*,[ \t]*)?"
     r"([A-ZÀ-Ý][\w'\u2019-]+(?:[ \t]+(?:(?:de|do|da|upon|on)[ \t]+)?[A-ZÀ-Ý][\w'\u2019-]+){0,2})"
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
@@ -46,10 +47,13 @@ class Lex:
     verbs: frozenset[str]
     stop: frozenset[str]
     function: frozenset[str]
+    person_verbs: re.Pattern[str]
+    conjunctions: frozenset[str]
     hospital: re.Pattern[str]
     org: re.Pattern[str]
     place_strong: re.Pattern[str]
     cities: re.Pattern[str]
+    cities_any_case: re.Pattern[str]
     street: re.Pattern[str]
 
 
@@ -66,17 +70,23 @@ def lexicon(lang: str) -> Lex:
     hosp = alternation(r["hospital_words"])
     strong_ctx = [c for c in r["location_context"] if c not in r["weak_location_context"]]
     cap = r"[A-ZÀ-Ý][\w'\u2019.-]*"
-    street_en = rf"(?i:\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][\w'.-]*\s+){{0,3}}{alternation(types)}\b\.?(?:,?\s*(?:apt|unit|suite|ste|#)\.?\s*#?\w+)?)"  # noqa: E501
+    street_en = rf"(?i:\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Za-z][\w'.-]*|\d{{1,3}}(?:st|nd|rd|th))\s+){{0,3}}{alternation(types)}\b\.?(?:,?\s*(?:apt|unit|suite|ste|#)\.?\s*#?\w+)?)"  # noqa: E501
     street_lead = rf"\b(?i:{alternation(r.get('street_words', ['@@']))})\.?\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}(?:\s+(?:(?:de|del|da|do|dos|das|la|las|los)\s+)*{cap}){{0,4}}(?:,?\s*(?:n[º°o.]*\s*)?\d{{1,5}}\w?)?"  # noqa: E501
-    street_named = rf"\b(?:{cap}\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Ave|Rd|Ln|Blvd)\b\.?"  # noqa: E501
+    street_named = rf"\b(?:(?:{cap}|\d{{1,3}}(?:st|nd|rd|th))\s+){{1,3}}(?:Avenue|Street|Road|Lane|Boulevard|Drive|Court|Place|Terrace|Parkway|Highway|Square|Ave|St|Rd|Ln|Blvd|Ct|Pl|Hwy|Pkwy)\b\.?"  # noqa: E501
+    apartment = r"\b(?i:apartment|apt|flat|apto|piso)\.?\s*#?\s*\d{1,4}[A-Za-z]?\b"
+    corner = r"\b(?i:corner\s+of|esquina\s+(?:de|con)|esquina\s+com)\s+(?:\w+\s+){0,2}?\w+\s+(?:and|&|y|e|con|com)\s+\w+"  # noqa: E501
+    po_box = r"\b(?i:p\.?\s?o\.?\s*box|post\s+office\s+box|caixa\s+postal|apartado(?:\s+postal)?)\s*#?\s*\d{1,6}\b"  # noqa: E501
     return Lex(
         low("strong_titles"), low("titles") - low("strong_titles"), low("name_suffixes"),
         low("relations"), low("name_verbs"), stop, low("function_words") | frozenset(r["months"]),
+        re.compile(rf"[ \t]+{alternation(r.get('person_verbs', ['@@never@@']))}\b", re.I),
+        low("name_conjunctions"),
         re.compile(rf"\b{hosp}\b", re.I),
         re.compile(rf"\b{alternation(r['org_words'])}\b", re.I),
         re.compile(rf"\b{alternation(strong_ctx)}\s+(?:the\s+)?", re.I),
         re.compile(rf"\b{alternation(r['cities'])}\b"),
-        re.compile(f"{street_en}|{street_lead}|{street_named}"),
+        re.compile(rf"\b{alternation(r['cities'])}\b", re.I),
+        re.compile(f"{street_en}|{street_lead}|{street_named}|{po_box}|{apartment}|{corner}"),
     )  # fmt: skip
 
 
@@ -104,8 +114,25 @@ class _Ctx:
         self.lang = lang
         self.lex = lexicon(lang)
         self.gaz: Gazetteer = gazetteer()
-        self.toks = tokens(text)
+        self.toks = self._split_relations(tokens(text))
         self.caps = caps_informative(self.toks)
+
+    def _split_relations(self, toks: list[Tok]) -> list[Tok]:
+        """'DAUGHTER-KRISSY', 'wife-Joellen': a relation or title glued to a name by a hyphen."""
+        lex, out = self.lex, []
+        for t in toks:
+            head, dash, rest = t.text.partition("-")
+            if (
+                dash
+                and rest
+                and (head.lower() in lex.relations or head.lower() in lex.strong_titles)
+            ):
+                out.append(Tok(t.start, t.start + len(head), head, head.lower()))
+                s = t.start + len(head) + 1
+                out.append(Tok(s, t.end, rest, rest.lower()))
+            else:
+                out.append(t)
+        return out
 
     def gap(self, i: int) -> str:
         """Characters between token i-1 and token i."""
@@ -128,12 +155,16 @@ class _Ctx:
             return t.low not in g.ambiguous or (self.caps and t.text[0].isupper())
         return self.caps and self.propery(t) and t.text.upper() != t.text
 
-    def unknown(self, t: Tok) -> bool:
-        """Not a function, clinical or ordinary word: in an uninformative-case note, a name."""
+    def unknown(self, t: Tok, typo: bool = True) -> bool:
+        """Not a function, clinical or ordinary word: in an uninformative-case note, a name.
+        With ``typo`` a word one edit from a long ordinary word counts as a typo, not a name
+        (off where the context already says a name is there: after a given name)."""
         low = t.low
         if len(low) < 3 or low in self.lex.stop or low in self.gaz.common:
             return False
-        return bool(dictionary(self.lang)) and not ordinary(low, self.lang)
+        if not dictionary(self.lang) or ordinary(low, self.lang):
+            return False
+        return not typo or not misspelt(low, self.lang)  # "visisted" is a typo, not a name
 
     def titled(self, t: Tok) -> bool:
         """After a strong title: a capitalised word that is not a function word is a name."""
@@ -146,20 +177,67 @@ class _Ctx:
             and t.low not in self.lex.function
         )
 
+    def related(self, i: int, gap: str) -> bool:
+        """Token i+1 names the person that relation or weak title i introduces."""
+        t, nxt, lex = self.toks[i], self.toks[i + 1], self.lex
+        if "." in gap:
+            return False  # "asking for wife. Reorients": a new sentence
+        if not self.caps:
+            return self.first(nxt, strict=False) or (t.low in lex.relations and self.unknown(nxt))
+        if self.surname(nxt) or self.first(nxt):
+            return True
+        after = self.toks[i + 2] if i + 2 < len(self.toks) else None
+        return (  # "Husband Rich Martino": a word that is a name, before a surname
+            t.low in lex.relations
+            and self.propery(nxt)
+            and nxt.low not in lex.stop
+            and after is not None
+            and self.gap(i + 2) == " "
+            and self.surname(after)
+        )
+
+    def person(self, t: Tok) -> bool:
+        """In a mixed-case note: a capitalised word that is a listed name or no ordinary word."""
+        if not self.propery(t) or t.low in self.lex.stop or t.low in self.gaz.common:
+            return False
+        return self.first(t) or (self.surname(t) and not ordinary(t.low, self.lang))
+
+    def pair(self, a: Tok, b: Tok) -> bool:
+        """A given name then a surname-like word ("patty hoeller", "KAREN YANULIS"), where
+        capitalisation carries no information or both words are capitalised."""
+        g = self.gaz
+        if a.low not in g.first or a.low in self.lex.stop or b.low in self.lex.stop:
+            return False
+        if len(a.text) < 3 or len(b.text) < 3 or b.low in g.common or a.low in g.common:
+            return False
+        if self.caps and not (self.propery(a) and self.propery(b)):
+            return False
+        if a.low in g.ambiguous:  # "carol", "will": the next word must be clearly a name
+            return self.unknown(b)
+        b_unknown = self.unknown(b, typo=False)
+        return b_unknown or (b.low in g.surnames and not ordinary(b.low, self.lang))
+
     def namey(self, t: Tok) -> bool:
         """Could be a name right after a strong title (anything but a function word)."""
         return t.low not in self.lex.stop and (len(t.text) > 1 or t.text.isupper())
 
 
-def _extend(c: _Ctx, i: int, limit: int = 2) -> int:
-    """Index after the run of surname-like tokens that follows token i on the same line."""
+def _extend(c: _Ctx, i: int, limit: int = 2, titled: bool = False) -> int:
+    """Index after the run of surname-like tokens that follows token i on the same line
+    (after a title, any capitalised word that is not a function word also continues it)."""
     j = i + 1
     while j < len(c.toks) and j <= i + limit:
         gap = c.gap(j)
+        tok = c.toks[j]
         if (
             "\n" in gap
             or len(gap.strip(" .\"'")) > 0
-            or not (c.surname(c.toks[j]) or (len(c.toks[j].text) == 1 and c.toks[j].text.isupper()))
+            or not (
+                c.surname(tok)
+                or (titled and c.caps and c.propery(tok) and tok.low not in c.lex.stop)
+                or (len(c.toks[j].text) == 1 and c.toks[j].text.isupper())
+                or (not c.caps and c.unknown(c.toks[j], typo=False))
+            )
         ):
             break
         j += 1
@@ -180,12 +258,8 @@ def name_spans(text: str, lang: str) -> list[Span]:
         gap = c.gap(i + 1) if nxt else ""
         if nxt is not None and "\n" not in gap and len(gap.strip(" .,:'\"()-")) == 0:
             if t.low in lex.strong_titles and c.titled(nxt):
-                add(i + 1, _extend(c, i + 1), f"title:{t.low}", 0.95)
-            elif (t.low in lex.weak_titles or t.low in lex.relations) and (
-                c.first(nxt, strict=False) or (t.low in lex.relations and c.unknown(nxt))
-                if not c.caps
-                else c.surname(nxt) or c.first(nxt)
-            ):
+                add(i + 1, _extend(c, i + 1, titled=True), f"title:{t.low}", 0.95)
+            elif (t.low in lex.weak_titles or t.low in lex.relations) and c.related(i, gap):
                 add(i + 1, _extend(c, i + 1), f"relation:{t.low}", 0.85)
             elif t.low in lex.verbs and c.first(nxt):
                 add(i + 1, _extend(c, i + 1), f"verb:{t.low}", 0.8)
@@ -205,7 +279,10 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 ):
                     break
                 j -= 1
-            if j < i - 1:
+            run = toks[j + 1 : i]
+            if run and any(
+                c.first(w, False) or c.surname(w) or (c.unknown(w) and not c.caps) for w in run
+            ):  # "4 L NP", "Monitor shows SR": no name-like word before the suffix
                 add(j + 1, i, f"suffix:{t.low}", 0.85)
         initial = len(t.text) == 1 and t.text.isupper() and gap.strip() == "." and "\n" not in gap
         if (
@@ -233,20 +310,57 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 ):
                     j -= 1
                 add(j, i, f"before:{t.low}", 0.75)
+        if (
+            lex.person_verbs.match(text, t.end)
+            and (c.first(t) or c.unknown(t) if not c.caps else c.person(t))
+            and t.low.removesuffix("'s") not in lex.relations | lex.suffixes | lex.weak_titles
+            and (i == 0 or toks[i - 1].low not in lex.relations | lex.strong_titles)
+        ):  # "bob visited", "JOHN STATES", "Joellen in to visit"
+            add(i, i + 1, "before-verb", 0.7)
+        if nxt is not None and gap == " " and c.pair(t, nxt):
+            add(i, _extend(c, i + 1), "name-pair", 0.7)
         sentence_start = i == 0 or "\n" in c.gap(i) or c.gap(i).strip()[-1:] in (".", ":", "!", "?")
         lone = nxt is None or not (nxt.text[0].isupper() and c.surname(nxt))
         if c.first(t) and not (sentence_start and lone and t.low in c.gaz.ambiguous):
             add(i, _extend(c, i), "gazetteer:first", 0.7)
         elif c.caps and t.text[0].isupper() and t.low in c.gaz.surnames and c.surname(t):
             add(i, i + 1, "gazetteer:surname", 0.6)
+    return out + _conjoined(c, out)
+
+
+def _conjoined(c: _Ctx, found: list[Span]) -> list[Span]:
+    """'sarah and margie', 'Bea and Joseph': a name-like word joined to a found name."""
+    by_start = {t.start: k for k, t in enumerate(c.toks)}
+    by_end = {t.end: k for k, t in enumerate(c.toks)}
+    out = []
+    for span in found:
+        for k, step in ((by_end.get(span.end), 1), (by_start.get(span.start), -1)):
+            if k is None or not 0 <= k + 2 * step < len(c.toks):
+                continue
+            conj, cand = c.toks[k + step], c.toks[k + 2 * step]
+            a, b = (k, k + step) if step == 1 else (k - 1, k)
+            if conj.low not in c.lex.conjunctions or "\n" in c.gap(a + 1) + c.gap(b + 1):
+                continue
+            if c.first(cand, strict=False) or (
+                c.person(cand) if c.caps else c.unknown(cand) and len(cand.text) >= 3
+            ):
+                out.append(Span(cand.start, cand.end, "NAME", "context", "conjoined-name",
+                                conj.text, 0.65))  # fmt: skip
     return out
+
+
+_COMPASS = re.compile(r"\b(?:North|South|East|West|Upper|Lower|Old|Port|Fort|Mount)[ \t]+\Z")
+_UNIT_TAIL = re.compile(r",?\s*(?i:apt|unit|suite|ste|#)\b")
 
 
 def _street_ok(c: _Ctx, found: str, lang: str) -> bool:
     """A street address needs a name between number and street type that is not prose."""
-    words = [w for w in re.findall(r"[^\W\d_]+", found)]
+    found = _UNIT_TAIL.split(found, maxsplit=1)[0]  # ", Unit 12", " Apt 3B"
+    words = re.findall(r"\b[^\W\d_]+", found)  # "98th" is no word of the name
+    if re.match(r"\d{1,3}(?:st|nd|rd|th)\b", found, re.I):
+        return True  # "14th Avenue"
     if not words or not found[:1].isdigit():
-        return True
+        return not words or words[0].lower() not in c.lex.stop  # "Pt St." is no street
     name, kind = words[:-1], words[-1]
     if not name or any(w.lower() in c.lex.stop for w in name):
         return False
@@ -260,6 +374,7 @@ def place_spans(text: str, lang: str) -> list[Span]:
     lex, out = c.lex, []
     starts = {t.start: k for k, t in enumerate(c.toks)}
     hosp_words = {w.lower() for w in rules(lang)["hospital_words"] if " " not in w}
+    strong_hosp = {w.lower() for w in rules(lang).get("strong_hospital_words", [])}
     for pattern, rx, kind in (("hospital", lex.hospital, "HOSPITAL"), ("org", lex.org, "ORG")):
         for m in rx.finditer(text):
             k = starts.get(m.start())
@@ -271,11 +386,19 @@ def place_spans(text: str, lang: str) -> list[Span]:
                 ok = prev.low in _JOINERS or prev.low in hosp_words or (
                     (c.propery(prev) if c.caps else not ordinary(prev.text, lang))
                     and prev.low not in lex.stop and prev.low not in c.gaz.common)  # fmt: skip
+                if not ok and c.caps and c.propery(prev) and prev.low not in lex.function:
+                    ok = True  # "Chester River Heart Center": clinical words inside a name
+                if not ok and not c.caps and j == k and m.group().lower() in strong_hosp:
+                    ok = prev.text.isupper() and prev.low not in lex.stop and len(prev.text) > 2
+                    ok = ok and prev.low not in c.gaz.common  # "UNION HOSP" in an ALL-CAPS note
                 if not ok or c.gap(j).strip() not in ("", ".", "&", "'s", "-"):
                     break
                 j -= 1
-            while j < k and c.toks[j].low in ("of", "the", "and"):
-                j += 1
+            while j < k and (
+                c.toks[j].low in ("of", "the", "and")
+                or (c.caps and c.toks[j].low in lex.stop and c.toks[j].low not in hosp_words)
+            ):
+                j += 1  # fmt: skip
             e = m.end()
             if j == k and kind == "HOSPITAL" and rules(lang).get("hospital_leading"):
                 rest = re.match(
@@ -295,7 +418,13 @@ def place_spans(text: str, lang: str) -> list[Span]:
             s, e = town.span(1)
             out.append(Span(s, e, "LOCATION", "context", "town-after-street", m.group(), 0.8))
     for m in lex.cities.finditer(text):
-        out.append(Span(m.start(), m.end(), "LOCATION", "gazetteer", "city", "", 0.8))
+        lead = _COMPASS.search(text, 0, m.start())  # "East Boston", "North Andover"
+        start = lead.start() if lead else m.start()
+        out.append(Span(start, m.end(), "LOCATION", "gazetteer", "city", "", 0.8))
+    if not c.caps:  # "BALTIMORE", "new haven": case carries nothing; skip one-word city words
+        for m in lex.cities_any_case.finditer(text):
+            if " " in m.group() or not ordinary(m.group(), lang):
+                out.append(Span(m.start(), m.end(), "LOCATION", "gazetteer", "city", "", 0.75))
     for m in lex.place_strong.finditer(text):
         k = starts.get(m.end())
         if k is None:

@@ -43,13 +43,33 @@ def detector_versions() -> dict[str, str]:
     return {name: f"{DETECTORS.get(name).version}@{data}" for name in DETECTORS}
 
 
-def detect(text: str, language: str = "en", *, detectors: list[str] | None = None) -> list[Span]:
-    """Every identifier in ``text``: merged, non-overlapping, sorted by offset."""
+Sensitivity = Literal["high", "balanced"]
+# The recall/precision trade-off, explicit: every span carries a score (how sure its detector
+# is); a sensitivity keeps spans scoring at least its floor. "high" (the default) keeps every
+# candidate: recall first, as nothing identifying may enter a repository. "balanced" drops the
+# weakest candidates (ranges that look like local phone numbers, bare weekdays and ordinal days,
+# long bare numbers, unknown words after "in"/"from"/"per", lone surnames from the gazetteer).
+SENSITIVITY_FLOOR: dict[str, float] = {"high": 0.0, "balanced": 0.6}
+
+
+def detect(
+    text: str,
+    language: str = "en",
+    *,
+    detectors: list[str] | None = None,
+    sensitivity: Sensitivity = "high",
+) -> list[Span]:
+    """Every identifier in ``text`` at ``sensitivity``: merged, non-overlapping, by offset."""
     rules(language)  # validates the language
+    if sensitivity not in SENSITIVITY_FLOOR:
+        raise ConfigError(
+            f"unknown de-identification sensitivity '{sensitivity}'; use high or balanced"
+        )
+    floor = SENSITIVITY_FLOOR[sensitivity]
     found: list[Span] = []
     for name in detectors or DETECTORS.names():
-        found.extend(DETECTORS.get(name)(text, language))
-    return merge_spans(found)
+        found.extend(s for s in DETECTORS.get(name)(text, language) if s.score >= floor)
+    return merge_spans(found, text)
 
 
 @dataclass
@@ -73,6 +93,7 @@ def deidentify(
     patient_key: str = "",
     secret: bytes | str,
     mode: Literal["pseudonymise", "redact"] = "pseudonymise",
+    sensitivity: Sensitivity = "high",
 ) -> DeidResult:
     """Replace every detected identifier by a consistent surrogate (or ``[TYPE]``)."""
     from mindcommons.deid.surrogates import Surrogates
@@ -82,7 +103,7 @@ def deidentify(
     key = secret.encode() if isinstance(secret, str) else secret
     if mode == "pseudonymise" and not key:
         raise ConfigError("pseudonymisation needs a non-empty site secret")
-    spans = detect(text, language)
+    spans = detect(text, language, sensitivity=sensitivity)
     surrogates = Surrogates(key, patient_key, language)
     pieces: list[str] = []
     pos = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Safe Harbor (45 CFR 164.514(b)(2)) types plus hospital/organisation names.
 PHI_TYPES = (
@@ -44,17 +44,48 @@ def _union_same_type(spans: list[Span]) -> list[Span]:
     return out
 
 
-def merge_spans(spans: list[Span]) -> list[Span]:
+def merge_spans(spans: list[Span], text: str | None = None) -> list[Span]:
     """Non-overlapping spans: overlapping spans of one type join; across types the
-    higher-scoring (then longer) span wins and the other is dropped."""
+    higher-scoring (then longer) span wins and the other keeps only the words outside it
+    (given ``text``, its uncovered parts are trimmed to their words; without, it is dropped)."""
     chosen: list[Span] = []
     taken: list[tuple[int, int]] = []
     ranked = sorted(_union_same_type(spans), key=lambda s: (-s.score, -(s.end - s.start)))
     for span in ranked:
         if span.end <= span.start:
             continue
-        if any(span.start < e and s < span.end for s, e in taken):
-            continue
-        chosen.append(span)
-        taken.append((span.start, span.end))
+        for start, end in _uncovered(span.start, span.end, taken):
+            if (start, end) != (span.start, span.end):
+                if text is None:
+                    continue
+                piece = text[start:end]
+                lead = len(piece) - len(piece.lstrip(_EDGE))
+                start, end = start + lead, start + len(piece.rstrip(_EDGE))
+                rest = text[start:end]
+                if not any(ch.isalnum() for ch in rest) or (len(rest) <= 3 and rest.islower()):
+                    continue  # nothing, or a bare "on"/"the" left over
+            chosen.append(replace(span, start=start, end=end))
+            taken.append((start, end))
     return sorted(chosen, key=lambda s: s.start)
+
+
+_EDGE = " \t\n.,;:-/()'\"&"
+
+
+def _uncovered(start: int, end: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside every taken interval: a lower-ranked span of another
+    type keeps the words the winner does not cover ("Warren" of "Warren Grant" when "Grant
+    hosp" is the hospital), so merging never loses a flagged word."""
+    pieces = [(start, end)]
+    for s, e in taken:
+        nxt = []
+        for a, b in pieces:
+            if e <= a or b <= s:
+                nxt.append((a, b))
+                continue
+            if a < s:
+                nxt.append((a, s))
+            if e < b:
+                nxt.append((e, b))
+        pieces = nxt
+    return pieces

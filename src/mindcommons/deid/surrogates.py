@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import re
 from datetime import date, timedelta
+from functools import cache
 
-from mindcommons.deid.resources import gazetteer, name_lists, rules
+from mindcommons.deid.resources import _read_list, gazetteer, name_lists, rules
 
 # Three-digit ZIP areas with 20,000 or fewer people (2000 census): Safe Harbor says "000".
 SMALL_ZIP3 = frozenset(
@@ -177,6 +178,8 @@ class Surrogates:
             surname = self._pick("place", original, name_lists(self.lang).surnames)
             return _HOSPITAL[self.lang].format(surname) if kind == "HOSPITAL" else surname
         if kind == "LOCATION":
+            if original in _state_codes():
+                return self._pick("state", original, _state_codes())
             if any(ch.isdigit() for ch in original):
                 street = self._pick("street", original, name_lists(self.lang).surnames)
                 number = self._int("number", original) % 9000 + 100
@@ -184,3 +187,9 @@ class Surrogates:
             cities = tuple(rules(self.lang)["cities"])
             return _case_like(original, self._pick("city", original, cities))
         return self._digits(kind, original)
+
+
+@cache
+def _state_codes() -> tuple[str, ...]:
+    """Two-letter US state codes (the surrogate of an address's state is another code)."""
+    return tuple(w for w in _read_list("en", "states.txt") if len(w) == 2 and w.isupper())
