@@ -177,8 +177,7 @@ def test_tls_federation_runs_a_count_job(tls_fed: Settings) -> None:
     with pytest.raises(Exception):  # noqa: B017 -- plain HTTP is not served
         launcher.online_nodes(dataclasses.replace(state, insecure=True))
 
-    shown = run_cli("federation", "status", home=tls_fed.resolved_home())
-    assert shown.returncode == 0 and "TLS + SuperNode authentication" in shown.stdout
+    assert launcher.status(tls_fed)["tls"] is True
     result = runner.run_job(tls_fed, {"job": "count"}, timeout=90)
     assert result["missing"] == {}
     assert {s: p["document"] for s, p in result["payloads"].items()} == {"site-a": 2, "site-b": 3}
