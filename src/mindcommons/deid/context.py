@@ -350,6 +350,10 @@ def _conjoined(c: _Ctx, found: list[Span]) -> list[Span]:
 
 
 _COMPASS = re.compile(r"\b(?:North|South|East|West|Upper|Lower|Old|Port|Fort|Mount)[ \t]+\Z")
+_BOX = re.compile(
+    r"(?i)(?:p\.?\s?o\.?\s*box|post\s+office|caixa|apartado|apartment|apt|flat|apto|piso"
+    r"|corner|esquina)\b"
+)
 _UNIT_TAIL = re.compile(r",?\s*(?i:apt|unit|suite|ste|#)\b")
 
 
@@ -357,8 +361,8 @@ def _street_ok(c: _Ctx, found: str, lang: str) -> bool:
     """A street address needs a name between number and street type that is not prose."""
     found = _UNIT_TAIL.split(found, maxsplit=1)[0]  # ", Unit 12", " Apt 3B"
     words = re.findall(r"\b[^\W\d_]+", found)  # "98th" is no word of the name
-    if re.match(r"\d{1,3}(?:st|nd|rd|th)\b", found, re.I):
-        return True  # "14th Avenue"
+    if re.match(r"\d{1,3}(?:st|nd|rd|th)\b", found, re.I) or _BOX.match(found):
+        return True  # "14th Avenue", "PO Box 12", "apartment 4B"
     if not words or not found[:1].isdigit():
         return not words or words[0].lower() not in c.lex.stop  # "Pt St." is no street
     name, kind = words[:-1], words[-1]
