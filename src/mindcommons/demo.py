@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,28 @@ from mindcommons.settings import Settings
 DEMO_SITES = 3
 DEMO_PATIENTS = 12
 DEMO_LIMIT_PER_SITE = 10  # the sites' default release floor; ~5 minutes on 2 cores
+# Samples per task of the small standard audit suite run at the end (local, synthetic
+# samples); $MINDCOMMONS_DEMO_SUITE_LIMIT overrides it, 0 skips the suite.
+DEMO_SUITE_LIMIT = 1
+SUITE_LIMIT_ENV = "MINDCOMMONS_DEMO_SUITE_LIMIT"
 
 
 @dataclass(frozen=True)
 class DemoResult:
     report: Path
     sites: list[str]
+    suite_report: Path | None = None
+
+
+def demo_suite_limit() -> int:
+    raw = os.environ.get(SUITE_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEMO_SUITE_LIMIT
+    if not raw.isdigit():
+        from mindcommons.errors import ConfigError
+
+        raise ConfigError(f"{SUITE_LIMIT_ENV}={raw!r} is not valid (expected 0 or more)")
+    return int(raw)
 
 
 def run_demo(
@@ -27,8 +44,12 @@ def run_demo(
     patients: int = DEMO_PATIENTS,
     say: Callable[[str], None] = print,
     progress: Callable[[str], None] | None = None,
+    suite_limit: int | None = None,
 ) -> DemoResult:
-    """Run the whole path once; leaves the federation as it found it."""
+    """Run the whole path once; leaves the federation as it found it.
+
+    Then, unless ``suite_limit`` is 0, the standard audit suite on ``suite_limit`` of each
+    task's synthetic samples, locally, into its own report card."""
     from mindcommons import audit, ingest, synth
     from mindcommons.federation import launcher
 
@@ -67,4 +88,27 @@ def run_demo(
         if not already_up:
             say("[5/5] taking the federation down")
             launcher.down(settings)
-    return DemoResult(report=report, sites=sites)
+    per_task = demo_suite_limit() if suite_limit is None else suite_limit
+    suite_report = None
+    if per_task > 0:
+        from mindcommons.suite.suites import resolve_suite
+
+        names = resolve_suite("standard")
+        say(f"[+] audit suite 'standard' ({', '.join(names)}), {per_task} sample(s) per task")
+
+        def on_suite(line: str) -> None:
+            if progress is not None:
+                progress(f"suite {line}")
+
+        from mindcommons.errors import MindcommonsError
+
+        try:
+            suite_report = audit.run_suite_audit(
+                settings, suite="standard", model="embedded", limit=per_task, seed=seed,
+                n_boot=200, progress=on_suite,
+            )  # fmt: skip
+        except MindcommonsError as err:  # the federated audit above stands on its own
+            say(f"    the audit suite stopped: {err}")
+        else:
+            say(f"    suite report card: {suite_report}")
+    return DemoResult(report=report, sites=sites, suite_report=suite_report)
