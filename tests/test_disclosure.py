@@ -15,6 +15,9 @@ from mindcommons.disclosure.ledger import LEDGER_FILE, spent
 from mindcommons.disclosure.query import query_job
 from mindcommons.federation.site import run_site_job
 from mindcommons.governance import AuditLog
+from mindcommons.governance.consent import set_consent
+from mindcommons.governance.permissions import Principal, Role
+from mindcommons.governance.projects import approve_project, create_project, list_projects
 from mindcommons.ingest import ingest_path
 from mindcommons.policy import set_allowed_jobs, set_dp_budget, set_min_release_n
 from mindcommons.settings import Settings, load_settings
@@ -53,9 +56,24 @@ def make_site(
                 settings=settings)  # fmt: skip
     site_dir = settings.site_dir(site)
     set_allowed_jobs(site_dir, ["count", "evaluate", "query"])
+    approve_for_analytics(settings, site)
     if budget is not None:  # the steward's own key in site.toml
         set_dp_budget(site_dir, budget)
     return settings
+
+
+QUERY_PROJECTS = ("default", "p", "diff", "d", "n", "proj", "other", "r")
+
+
+def approve_for_analytics(settings: Settings, site: str) -> None:
+    """The site's steward consents the cohort to analytics and approves these projects."""
+    steward = Principal("steward", Role.STEWARD)
+    set_consent(settings, steward, site, "cohort", ["analytics"])
+    known = {p.name for p in list_projects(settings, steward)}
+    for name in QUERY_PROJECTS:
+        if name not in known:
+            create_project(settings, steward, name, ["analytics"])
+        approve_project(settings, steward, name, site)
 
 
 def cohort(groups: dict[tuple[str, str], int], prefix: str = "P") -> list[Person]:

@@ -264,7 +264,7 @@ def test_federated_audit_canary_and_allowlist(fed: Settings) -> None:
     from mindcommons.disclosure import run_query
 
     queried = run_query(
-        fed, by=["language"], statistic="count", epsilon=0.5, project="canary",
+        fed, by=["language"], statistic="count", epsilon=0.5, project="local",
         sites=["site-a", "site-b"], timeout=300,
     )  # fmt: skip
     assert queried.total_count is not None

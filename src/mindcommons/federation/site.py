@@ -15,6 +15,7 @@ from typing import Any
 
 from mindcommons.errors import ConfigError, MindcommonsError, PolicyError, PrerequisiteError
 from mindcommons.governance import EventKind, record_event
+from mindcommons.governance.jobcheck import check_job
 from mindcommons.policy import (
     allowed_jobs,
     read_site_policy,
@@ -71,6 +72,7 @@ def run_site_job(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
         reply["status"], EventKind.JOB
     )
     details: dict[str, Any] = {"job": kind[:100], "status": reply["status"]}
+    details["project"] = str(job.get("project") or "local")[:100]
     details["seconds"] = reply["seconds"]
     if reply["reason"]:
         details["reason"] = str(reply["reason"])[:200]
@@ -96,6 +98,7 @@ def _run(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
     try:
         if kind not in allowed_jobs(site_dir):
             raise PolicyError(f"refused: job type '{kind}' not allowed at {site}")
+        check_job(settings, site, job)  # project approved here; purpose in every consent
         handler = JOB_TYPES.get(kind)
         payload = numeric_payload(handler(site, settings, job))
     except PolicyError as err:
