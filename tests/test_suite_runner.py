@@ -120,6 +120,18 @@ def test_torn_last_line_is_cut_and_the_run_continues(tmp_path: Path) -> None:
         journal.read()
 
 
+def test_energy_settings() -> None:
+    from mindcommons.suite.energy import EnergyMeter, check_country
+
+    assert check_country(" gbr ") == "GBR"
+    with pytest.raises(ConfigError, match="ISO 3166-1 alpha-3"):
+        check_country("UK")
+    with EnergyMeter("BRA", enabled=False) as meter:
+        time.sleep(0.01)
+    assert meter.reading is not None and meter.reading.method == "not measured"
+    assert meter.reading.kwh == 0 and meter.reading.seconds > 0 and meter.reading.country == "BRA"
+
+
 def test_unknown_task_and_bad_settings_fail_before_running(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown audit task 'nope'"):
         run_suite(["nope"], "embedded", tmp_path / "x")
@@ -189,6 +201,14 @@ def test_audit_cli_runs_a_suite_on_replayed_answers(tmp_path: Path) -> None:
     assert phq9["metrics"]["item_mae"]["value"] == 0.0  # the replayed answers were exact
     assert phq9["energy"]["method"] == "not measured"
     assert card["run"]["model"]["backend"] == "replay"
+    compared = subprocess.run(
+        [sys.executable, "-m", "mindcommons", "report", "compare", str(out), str(out),
+         "--fail-on-regression", "--n-boot", "50", "--out", str(tmp_path / "cmp.json")],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    assert "no regressions" in compared.stdout and "item_mae" in compared.stdout
+    assert json.loads((tmp_path / "cmp.json").read_text())["tasks"]["phq9"]["n_pairs"] == 4
     # a sample without an answer: a clear error naming the file and the sample
     more = [*cmd[:-2], "--limit", "5", "--out", str(tmp_path / "run2")]
     failed = subprocess.run(more, capture_output=True, text=True, env=env, timeout=300, check=False)

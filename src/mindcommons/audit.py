@@ -134,7 +134,7 @@ def run_suite_audit(
     sources: dict[str, Path] | None = None,
     limit: int | None = None,
     seed: int = 0,
-    n_boot: int = 1000,
+    n_boot: int | None = None,
     out: Path | None = None,
     federated: bool = False,
     in_process: bool = False,
@@ -151,7 +151,8 @@ def run_suite_audit(
     samples), journaled in ``out`` (default ``<home>/reports/<run-id>``); running again
     with the same ``out`` resumes. ``federated``: the ``suite`` job at every site over the
     site's own files (``<site>/suite/<task>.jsonl``), pooled (``in_process``: the sites'
-    jobs run in this process instead of through Flower).
+    jobs run in this process instead of through Flower). ``n_boot``: bootstrap resamples
+    (default 1000 locally, 200 at sites, where each block travels as B x k numbers).
     """
     from mindcommons.federation.runner import new_run_id
     from mindcommons.suite.runner import get_tasks, run_suite
@@ -165,9 +166,11 @@ def run_suite_audit(
         if sources:
             raise ConfigError("--source is for local runs; sites read their own files")
         from mindcommons.suite.federated import run_federated_suite
+        from mindcommons.suite.site_job import DEFAULT_SITE_N_BOOT
 
         _, html = run_federated_suite(
-            settings, tasks, model=model, limit=limit, seed=seed, n_boot=n_boot,
+            settings, tasks, model=model, limit=limit, seed=seed,
+            n_boot=DEFAULT_SITE_N_BOOT if n_boot is None else n_boot,
             run_id=new_run_id(), sites=sites, base_url=base_url, country=country,
             energy=energy, timeout=timeout, local=in_process, progress=progress,
         )  # fmt: skip
@@ -180,7 +183,8 @@ def run_suite_audit(
 
     options = {"base_url": base_url} if base_url else {}
     run = run_suite(
-        names, model, out_dir, sources=sources, limit=limit, seed=seed, n_boot=n_boot,
+        names, model, out_dir, sources=sources, limit=limit, seed=seed,
+        n_boot=1000 if n_boot is None else n_boot,
         country=country, energy=energy, progress=on_progress, model_options=options,
     )  # fmt: skip
     assert run.card_html is not None

@@ -49,7 +49,10 @@ def audit(
     no_energy: Annotated[
         bool, typer.Option("--no-energy", help="With --suite: do not measure energy.")
     ] = False,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples.")] = 1000,
+    n_boot: Annotated[
+        int | None,
+        typer.Option("--n-boot", help="Bootstrap resamples (1000; 200 at sites with --suite)."),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most N documents per site (or per task).")
     ] = None,
@@ -96,6 +99,7 @@ def audit(
 
         path = run_audit(
             settings, model=model, task=task, limit=limit, seed=seed, federated=not local,
-            base_url=base_url, sites=site or None, progress=on_progress, n_boot=n_boot,
+            base_url=base_url, sites=site or None, progress=on_progress,
+            n_boot=1000 if n_boot is None else n_boot,
         )  # fmt: skip
     console.print(str(path), highlight=False, soft_wrap=True)
