@@ -216,3 +216,13 @@ def test_audit_cli_runs_a_suite_on_replayed_answers(tmp_path: Path) -> None:
     missing = task.load(None, limit=5, seed=0)[4].id
     assert str(replay) in failed.stderr and f"phq9/{missing}" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_named_suites_and_task_lists() -> None:
+    from mindcommons.suite.suites import resolve_suite
+
+    standard = resolve_suite("standard")
+    assert {"phq9", "gad7", "toy"} <= set(standard) and standard == sorted(standard)
+    assert resolve_suite(" phq9, toy ") == ["phq9", "toy"]
+    with pytest.raises(ConfigError, match="neither a suite"):
+        resolve_suite("phq9,nope")
