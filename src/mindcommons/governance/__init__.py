@@ -1,4 +1,5 @@
-"""Governance at a site: the append-only, hash-chained audit log (more to come)."""
+"""Governance at a site: the hash-chained audit log, people and permissions, projects and
+approvals, dataset consent, and the site guard's job check (see docs/governance.md)."""
 
 from __future__ import annotations
 
