@@ -47,9 +47,12 @@ class ScoredSample:
     output_tokens: int = 0
     seconds: float = 0.0
     finish_reason: str = "stop"
+    score_seconds: float = 0.0  # time the task's scorer took (measurement models included)
 
     @classmethod
-    def of(cls, task: str, sample: Sample, score: Score, gen: Generation) -> ScoredSample:
+    def of(
+        cls, task: str, sample: Sample, score: Score, gen: Generation, score_seconds: float = 0.0
+    ) -> ScoredSample:
         return cls(
             task=task,
             sample_id=sample.id,
@@ -67,6 +70,7 @@ class ScoredSample:
             output_tokens=int(gen.usage.output_tokens),
             seconds=float(gen.seconds),
             finish_reason=gen.finish_reason,
+            score_seconds=float(score_seconds),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +79,7 @@ class ScoredSample:
         data["values"] = dict(self.values)
         data["flags"] = list(self.flags)
         data["seconds"] = round(self.seconds, 6)
+        data["score_seconds"] = round(self.score_seconds, 6)
         return {"kind": "sample", **data}
 
     @classmethod

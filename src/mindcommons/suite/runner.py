@@ -88,13 +88,15 @@ def run_task_samples(
     for sample in samples:
         with sample_context(task.name, sample.id):  # lets a replay backend find the answer
             generation = model.generate(list(sample.messages), task.generate_config(sample, seed))
+        scoring = time.perf_counter()
         score = task.score(sample, generation)
+        scoring = time.perf_counter() - scoring
         if score.sample_id != sample.id:
             raise ConfigError(
                 f"task '{task.name}' scored sample '{sample.id}' as '{score.sample_id}' "
                 "(a scorer must keep the sample id)"
             )
-        on_scored(ScoredSample.of(task.name, sample, score, generation))
+        on_scored(ScoredSample.of(task.name, sample, score, generation, scoring))
         count += 1
         if progress is not None:
             progress(task.name, done_before + count, total or len(samples))
