@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ def main(grid: Grid, context: Any) -> None:
     print(f"[mindcommons] run {run_id}: job '{job.get('job')}' -> {sorted(chosen.values())}")
 
     if job.get("job") == "train":  # multi-round: weights go out and come back each round
-        summary = run_training(grid, settings, job, chosen, outcome, timeout, dump)
+        send = flower_send(grid, job, dump)
+        summary = run_training(send, settings, job, chosen, outcome, timeout)
         outcome.seconds = time.perf_counter() - t0
         path = finish(settings, outcome)
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -188,8 +190,24 @@ def _send_round(
 
 
 def _nbytes(content: RecordDict) -> int:
-    """Payload bytes of a message's records (arrays as float32, numbers, config)."""
-    return int(sum(rec.count_bytes() for rec in content.values()))
+    """Payload bytes of a message's records: 8 per number, bytes and text by length.
+
+    (Flower's own ``count_bytes`` rejects list values in a ``ConfigRecord``.)
+    """
+
+    def size(value: Any) -> int:
+        if isinstance(value, bytes):
+            return len(value)
+        if isinstance(value, str):
+            return len(value.encode())
+        if isinstance(value, list):
+            return sum(size(v) for v in value)
+        return 8
+
+    total = 0
+    for record in content.values():
+        total += sum(len(str(k)) + size(v) for k, v in dict(record).items())
+    return total
 
 
 def _validation(
@@ -219,14 +237,64 @@ def _better(metric: str, new: dict[str, float], best: dict[str, float] | None) -
     return new[metric] < best[metric] if metric == "loss" else new[metric] > best[metric]
 
 
+RoundReplies = tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, float]]
+Send = Callable[[dict[int, str], dict[str, Any], "list[Any] | None", float], RoundReplies]
+
+
+def flower_send(grid: Grid, job: dict[str, Any], dump: str) -> Send:
+    """Rounds travel as Flower messages to the chosen SuperNodes."""
+
+    def send(
+        chosen: dict[int, str], params: dict[str, Any], weights: list[Any] | None, timeout: float
+    ) -> RoundReplies:
+        return _send_round(grid, chosen, job, params, weights, timeout, dump)
+
+    return send
+
+
+def local_send(settings: Any, job: dict[str, Any]) -> Send:
+    """Rounds run in this process through each site's own guard (``run_site_job``).
+
+    Same site code, policy and numbers-only check as the federation, without Flower's
+    transport; used by benchmarks to compare many rounds quickly.
+    """
+    from mindcommons.federation.site import run_site_job
+    from mindcommons.federation.training import split_weights, weights_to_config
+
+    def send(
+        chosen: dict[int, str], params: dict[str, Any], weights: list[Any] | None, timeout: float
+    ) -> RoundReplies:
+        body: dict[str, Any] = {**job, "params": json.dumps(params, sort_keys=True)}
+        if weights is not None:
+            body.update(weights_to_config(weights))
+        sent = sum(len(v) if isinstance(v, bytes) else 8 for v in body.values()) * len(chosen)
+        ok: dict[str, dict[str, Any]] = {}
+        failed: dict[str, str] = {}
+        received = 0
+        for site in chosen.values():
+            out = run_site_job(site, settings.resolved_home(), dict(body))
+            if out["status"] != "ok":
+                failed[site] = str(out["reason"])
+                continue
+            payload = dict(out["payload"])
+            received += sum(8 * len(v) if isinstance(v, list) else 8 for v in payload.values())
+            returned, payload = split_weights(payload)
+            if returned:
+                payload["__weights__"] = returned
+            payload["__seconds__"] = float(out["seconds"])
+            ok[site] = payload
+        return ok, failed, {"bytes_sent": float(sent), "bytes_received": float(received)}
+
+    return send
+
+
 def run_training(
-    grid: Grid,
+    send: Send,
     settings: Any,
     job: dict[str, Any],
     chosen: dict[int, str],
     outcome: JobOutcome,
     timeout: float,
-    dump: str,
 ) -> dict[str, Any]:
     """Rounds of local training and aggregation for any registered Trainer.
 
@@ -266,8 +334,7 @@ def run_training(
         return max(5.0, deadline - time.perf_counter())
 
     # round 0: describe (label counts that respect each site's floor)
-    described, failed, _ = _send_round(grid, chosen, job, {**params, "phase": "describe"},
-                                       None, left(), dump)  # fmt: skip
+    described, failed, _ = send(chosen, {**params, "phase": "describe"}, None, left())
     outcome.missing.update(failed)
     active = {n: s for n, s in chosen.items() if s in described}
     counts: dict[str, dict[str, float]] = {}
@@ -296,9 +363,8 @@ def run_training(
     r = 0
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
-        replies, failed, traffic = _send_round(
-            grid, active, job, {**params, "phase": "fit", "round": r}, weights, left(), dump
-        )
+        replies, failed, traffic = send(active, {**params, "phase": "fit", "round": r}, weights,
+                                        left())  # fmt: skip
         for site, reason in failed.items():
             outcome.missing[site] = f"round {r}: {reason}"
         val = _validation(trainer, replies, params)
@@ -327,9 +393,8 @@ def run_training(
             summary["stopped"] = f"early stop after round {r} (no improvement in {patience})"
             break
     # validate the last aggregate too
-    replies, failed, traffic = _send_round(
-        grid, active, job, {**params, "phase": "evaluate", "round": r + 1}, weights, left(), dump
-    )
+    replies, failed, traffic = send(active, {**params, "phase": "evaluate", "round": r + 1},
+                                    weights, left())  # fmt: skip
     val = _validation(trainer, replies, params)
     summary["history"].append({"round": r + 1, "validation_of_round": r, "validation": val,
                                "sites": sorted(replies), **traffic})  # fmt: skip

@@ -76,7 +76,7 @@ class EmbeddingCache:
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path is not None else ":memory:")
+        self._db = sqlite3.connect(str(path) if path is not None else ":memory:", timeout=120)
         self._db.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
 
     def get(self, keys: Sequence[str]) -> dict[str, NDArray[np.float32]]:
