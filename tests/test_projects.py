@@ -242,3 +242,22 @@ def test_refusal_crosses_a_real_flower_federation(
         "mindcommons projects approve study --site site-b)"
     }
     assert result["job"]["project"] == "study"
+
+
+def test_consent_read_and_written_on_the_site_repository_backend(
+    repo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's own database (SQLite or PostgreSQL) holds the consent the guard reads."""
+    from mindcommons.governance.jobcheck import dataset_consents
+
+    monkeypatch.delenv(URL_ENV, raising=False)
+    monkeypatch.setenv("MINDCOMMONS_DATABASE_URL", repo_url)  # every site in this database
+    settings = load_settings(tmp_path / "home")
+    assert settings.site_db_url("site-a") == repo_url
+    assert dataset_consents(settings, "site-a") == []  # nothing ingested yet
+    make_site(settings, "site-a", purposes=["evaluation"])
+    assert dataset_consents(settings, "site-a") == [("cohort", ("evaluation",))]
+    assert "allows evaluation, not analytics" in count(settings, "site-a")["reason"]
+    set_consent(settings, STEWARD, "site-a", "cohort", ["analytics"])
+    assert dataset_consents(settings, "site-a") == [("cohort", ("analytics",))]
+    assert count(settings, "site-a")["status"] == "ok"
