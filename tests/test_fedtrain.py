@@ -1,0 +1,158 @@
+"""Federated training of measurement heads: the site's `train` job, then a real federation.
+
+Site data is written by the test (thoughts with two thinking traps the words reveal);
+one site's text carries a canary that must never cross the federation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mindcommons.federation import launcher
+from mindcommons.federation.site import run_site_job
+from mindcommons.federation.training import (
+    fedavg,
+    split_weights,
+    weights_from_job,
+    weights_to_config,
+    weights_to_payload,
+)
+from mindcommons.policy import DEFAULT_ALLOWED_JOBS, set_allowed_jobs
+from mindcommons.settings import Settings
+from test_federation import CANARY, make_home
+
+KIND = "thinking-traps"
+
+
+def test_weight_codecs_and_fedavg() -> None:
+    w = [np.arange(6, dtype=np.float32).reshape(2, 3) / 7, np.ones(3, np.float32)]
+    back = weights_from_job(weights_to_config(w))
+    assert all(np.array_equal(a, b) for a, b in zip(w, back, strict=True))
+    got, rest = split_weights({**weights_to_payload(w), "n_examples": 4})
+    assert rest == {"n_examples": 4}
+    assert all(np.allclose(a, b) for a, b in zip(w, got, strict=True))
+    avg = fedavg([([np.zeros(2, np.float32)], 1), ([np.ones(2, np.float32)], 3)])
+    assert np.allclose(avg[0], 0.75)
+    with pytest.raises(ValueError):
+        fedavg([])
+
+
+def write_train_data(settings: Settings, site: str, n: int, canary: str = "") -> Path:
+    """<site_dir>/train/thinking-traps.jsonl: non-IID (site-b sees mostly one trap)."""
+    rows = []
+    for i in range(n):
+        mind = i % 3 != 0 if site == "site-b" else i % 2 == 0
+        text = (f"Everyone at {site} work {i} surely thinks I am useless" if mind
+                else f"If I fail exam {i} at {site} my whole life is ruined forever")  # fmt: skip
+        if canary and i == 1:
+            text += f" {canary}"
+        rows.append({"text": text, "labels": ["mind reading" if mind else "catastrophizing"]})
+    path = settings.site_dir(site) / "train" / f"{KIND}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("fedtrain")
+    settings = make_home(root, {"site-a": 12, "site-b": 12}, canary_site="site-a")
+    write_train_data(settings, "site-a", 40, CANARY)
+    write_train_data(settings, "site-b", 40)
+    try:
+        yield settings
+    finally:
+        launcher.down(settings)
+
+
+def _job(phase: str, min_n: int = 0, **extra: object) -> dict[str, object]:
+    params = {"trainer": "measure", "kind": KIND, "phase": phase, "seed": 1, **extra}
+    return {"job": "train", "run_id": "t", "min_n": min_n, "params": json.dumps(params)}
+
+
+@pytest.mark.slow
+def test_train_job_is_opt_in_and_releases_numbers_only(home: Settings) -> None:
+    site_home = home.resolved_home()
+    refused = run_site_job("site-a", site_home, _job("describe"))
+    assert refused["status"] == "refused"  # not in the default allowlist: opt-in
+    assert "train" not in DEFAULT_ALLOWED_JOBS
+    for site in ("site-a", "site-b"):
+        set_allowed_jobs(home.site_dir(site), [*DEFAULT_ALLOWED_JOBS, "train"])
+    described = run_site_job("site-a", site_home, _job("describe", min_n=5))
+    assert described["status"] == "ok", described
+    p = described["payload"]
+    assert p["n_train"] + p["n_validation"] == 40
+    assert p["count.mind reading=1"] + p["count.mind reading=0"] == p["n_train"]
+    assert p["count.blaming=1"] == 0  # an empty cell is no disclosure, but ...
+    # ... a floor above a cell suppresses the whole output (complementary suppression)
+    high = run_site_job("site-a", site_home, _job("describe", min_n=int(p["n_train"]) - 1))
+    assert high["status"] == "ok" and "count.mind reading=1" not in high["payload"]
+    assert high["payload"]["suppressed.mind reading"] == 1
+    # a fit round: weights in (job record), weights + counts out, numbers only
+    from mindcommons.measure.federated import MeasureTrainer
+
+    w0 = MeasureTrainer().initial_weights({"kind": KIND})
+    fit = run_site_job(
+        "site-a", site_home, {**_job("fit", local_epochs=3), **weights_to_config(w0)}
+    )
+    assert fit["status"] == "ok", fit
+    weights, rest = split_weights(fit["payload"])
+    assert [w.shape for w in weights] == [w.shape for w in w0]
+    assert rest["n_examples"] == p["n_train"] and rest["val.n_examples"] == p["n_validation"]
+    assert all(isinstance(v, int | float) for v in rest.values())
+    dp = {"clip": 1.0, "noise_multiplier": 2.0, "steps": 3}
+    noisy = run_site_job("site-a", site_home, {**_job("fit", dp=dp), **weights_to_config(w0)})
+    assert noisy["status"] == "ok" and noisy["payload"]["fit.dp_steps"] == 3
+    # phq9-items trains on the site's own notes against its PHQ-9 (no JSONL needed)
+    notes = run_site_job("site-b", site_home, {**_job("describe"), "params": json.dumps(
+        {"trainer": "measure", "kind": "phq9-items", "phase": "describe"})})  # fmt: skip
+    assert notes["status"] == "ok", notes
+    assert notes["payload"]["n_train"] + notes["payload"]["n_validation"] == 12
+
+
+@pytest.mark.slow
+def test_federated_training_improves_and_sends_only_numbers(home: Settings) -> None:
+    from mindcommons.measure import load_measurer
+    from mindcommons.measure.federated import run_federated
+
+    for site in ("site-a", "site-b"):
+        set_allowed_jobs(home.site_dir(site), [*DEFAULT_ALLOWED_JOBS, "train"])
+    launcher.up(home)
+    dump = home.federation_dir() / "train-dump.jsonl"
+    result = run_federated(
+        home, KIND, sites=["site-a", "site-b"], rounds=2, strategy="fedprox", mu=0.01,
+        local_epochs=3, lr=0.01, seed=1, timeout=900, debug_dump=dump,
+    )  # fmt: skip
+    summary = result["training"]
+    assert result["missing"] == {}, result
+    assert summary["sites"] == ["site-a", "site-b"] and summary["rounds_run"] == 2
+    history = summary["history"]
+    first, last = history[0]["validation"], history[-1]["validation"]
+    assert first["n"] > 0 and last["loss"] < first["loss"]  # round 0 vs the final model
+    assert summary["best_validation"]["macro_f1"] > first["macro_f1"]
+    assert all(h["bytes_sent"] > 0 for h in history)
+    # non-IID label counts per site (over the floor) reached the coordinator
+    assert summary["site_data"]["site-b"]["count.mind reading=1"] > 0
+    measurer = load_measurer(summary["artifact"])
+    card = measurer.card
+    assert card["training"]["mode"] == "federated" and card["training"]["strategy"] == "fedprox"
+    pred = measurer.predict(["Everyone at the office surely thinks I am useless"])
+    assert pred[0].labels["mind reading"] == "1"
+    # CANARY: replies carried weights and numbers only; nothing of the site text crossed
+    replies = dump.read_text(encoding="utf-8")
+    assert '"weights.0"' in replies and "n_examples" in replies  # the dump saw the replies
+    assert CANARY not in replies
+    crossed = [
+        *home.federation_dir().glob("superlink.db*"),
+        *home.federation_dir().glob("logs/*"),
+        *home.federation_dir().glob("runs/*"),
+        *Path(summary["artifact"]).iterdir(),
+    ]
+    for path in crossed:
+        assert CANARY.encode() not in path.read_bytes(), path
+    assert CANARY in (home.site_dir("site-a") / "train" / f"{KIND}.jsonl").read_text()
