@@ -89,5 +89,7 @@ def list_(
         return
     for p in gov.list_projects(settings, actor):
         sites = "; ".join(f"{s}: {', '.join(v)}" for s, v in sorted(p.approvals.items()))
+        if p.name == gov.LOCAL_PROJECT:
+            sites = (sites + "; " if sites else "") + "elsewhere by default, unless revoked"
         typer.echo(f"{p.name:<24} {', '.join(p.purposes):<32} owner {p.owner:<12} "
                    f"approved at: {sites or '-'}")  # fmt: skip
