@@ -499,19 +499,96 @@ def test_empathy_scores_levels_and_the_optional_judge() -> None:
     assert parse_judge('{"ER": true, "IP": 2, "EX": 0}') is None
 
 
+# -- real tiny measurers (mindcommons.measure) ------------------------------------------
+
+COMPASSION = "I'm so sorry you are going through this, that sounds really painful."
+UNDERSTANDING = "I understand, I went through something very similar last year."
+QUESTION = "What happened that made you feel this way? How long has it been?"
+DISMISSAL = "Just go outside more and stop complaining."
+TINY_POSTS = [
+    "I feel alone every night.", "My exams are scaring me.", "I lost my job today.",
+    "Nobody calls me anymore.", "I can't stop crying.", "My dog died this week.",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_measurers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Real ``empathy`` and ``thinking-traps`` measurers (MiniLM + head) trained in seconds
+    on project-written examples whose wording reveals the labels."""
+    from mindcommons.measure import MEASURES, Example, load_measurer
+    from mindcommons.measure.train import train_examples
+    from mindcommons.settings import load_settings
+
+    home = tmp_path_factory.mktemp("measure-home")
+    settings = load_settings(home)
+    replies = {
+        COMPASSION: {"ER": "2", "IP": "0", "EX": "0"},
+        UNDERSTANDING: {"ER": "0", "IP": "1", "EX": "0"},
+        QUESTION: {"ER": "0", "IP": "0", "EX": "2"},
+        DISMISSAL: {"ER": "0", "IP": "0", "EX": "0"},
+    }
+    empathy = [Example((p, r), dict(lv)) for p in TINY_POSTS for r, lv in replies.items()]
+    thoughts = {
+        "Everyone at work {} surely thinks I am useless": "mind reading",
+        "If I fail test {} my whole life is ruined forever": "catastrophizing",
+        "I had lunch {} with a friend and it was nice": None,
+    }
+    traps = [
+        Example((t.format(i),), {k: "1" if k == trap else "0" for k in TRAPS13})
+        for i in range(8)
+        for t, trap in thoughts.items()
+    ]
+    out = {}
+    for name, examples in (("empathy", empathy), ("thinking-traps", traps)):
+        report = train_examples(
+            MEASURES.get(name), examples, examples, [], settings=settings,
+            out=home / name, epochs=40, lr=3e-2, n_boot=10,
+        )  # fmt: skip
+        assert report.path is not None
+        out[name] = load_measurer(report.path)
+    return out
+
+
+@pytest.mark.slow
+def test_empathy_and_reframe_scored_by_real_tiny_measurers(
+    tiny_measurers: dict[str, Any],
+) -> None:
+    empathy = EmpathyTask(measurer=tiny_measurers["empathy"])
+    sample = empathy.load(None, limit=1)[0]
+    warm = empathy.score(sample, gen(COMPASSION + " " + QUESTION))
+    cold = empathy.score(sample, gen(DISMISSAL))
+    assert warm.values["er"] >= 1 and warm.values["ex"] >= 1
+    assert cold.values["empathy"] < warm.values["empathy"]
+    assert set(warm.values) >= {"er", "ip", "ex", "empathy", "er_any"}
+    reframe = ReframeTask(measurer=tiny_measurers["thinking-traps"])
+    stuck = score_reframe(
+        "r", "Everyone at work surely thinks I am useless", ["mind reading"],
+        "Everyone at work 9 surely thinks I am useless", reframe.scorer(),
+    )  # fmt: skip
+    assert stuck.values["trap_addressed"] == 0.0 and "trap_remains" in stuck.flags
+    freed = score_reframe(
+        "r", "Everyone at work surely thinks I am useless", ["mind reading"],
+        "I had lunch with a friend and it was nice; I will ask my manager for feedback.",
+        reframe.scorer(),
+    )  # fmt: skip
+    assert freed.values["trap_addressed"] == 1.0 and freed.values["trap_reduction"] > 0
+
+
 # -- the real embedded model ----------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_each_task_runs_two_samples_with_the_embedded_model() -> None:
+def test_each_task_runs_two_samples_with_the_embedded_model(
+    tiny_measurers: dict[str, Any],
+) -> None:
     from mindcommons.models import load_model
 
     model = load_model("embedded")
     tasks: list[AuditTask] = [
-        SimplifyTask(max_tokens=120),
+        SimplifyTask(max_tokens=80),
         ThinkingTrapsTask(),
-        ReframeTask(measurer=CueTrapMeasurer(), max_tokens=60),
-        EmpathyTask(measurer=CueEmpathyMeasurer(), judge=EmpathyJudge(model), max_tokens=60),
+        ReframeTask(measurer=tiny_measurers["thinking-traps"], max_tokens=60),
+        EmpathyTask(measurer=tiny_measurers["empathy"], judge=EmpathyJudge(model), max_tokens=60),
     ]
     for task in tasks:
         for sample in task.load(None, limit=2):
