@@ -126,3 +126,12 @@ def test_social_security_numbers_in_spanish_and_portuguese(
     language: str, text: str, ident: str
 ) -> None:
     assert _found(text, language).get(ident) == "SSN"
+
+
+def test_a_word_found_once_is_found_everywhere_in_the_note() -> None:
+    text = "Seen by Dr. Kesselring this am. Plan per kesselring team. Dr. Grant reviewed the grant."
+    spans = detect(text)
+    repeats = [s for s in spans if s.detector == "repeat"]
+    assert [text[s.start : s.end] for s in repeats] == ["kesselring"]
+    assert repeats[0].type == "NAME" and repeats[0].context == "Kesselring"
+    assert not any(text[s.start : s.end] == "grant" for s in spans)  # ordinary words never spread

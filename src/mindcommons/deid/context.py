@@ -235,6 +235,7 @@ def _extend(c: _Ctx, i: int, limit: int = 2, titled: bool = False) -> int:
             or not (
                 c.surname(tok)
                 or (titled and c.caps and c.propery(tok) and tok.low not in c.lex.stop)
+                or (titled and not c.caps and tok.low in c.gaz.surnames and j > i)
                 or (len(c.toks[j].text) == 1 and c.toks[j].text.isupper())
                 or (not c.caps and c.unknown(c.toks[j], typo=False))
             )

@@ -10,6 +10,7 @@ from typing import Literal
 from mindcommons.deid.clues import clue_spans
 from mindcommons.deid.context import name_spans, place_spans
 from mindcommons.deid.patterns import regex_spans
+from mindcommons.deid.repeats import repeat_spans
 from mindcommons.deid.resources import data_version, rules
 from mindcommons.deid.spans import Span, merge_spans
 from mindcommons.errors import ConfigError
@@ -40,16 +41,20 @@ DETECTORS.add("clue", Detector("clue", "1", clue_spans))
 def detector_versions() -> dict[str, str]:
     """Detector name -> version@data-hash, stored with every de-identified document."""
     data = data_version()
-    return {name: f"{DETECTORS.get(name).version}@{data}" for name in DETECTORS}
+    out = {name: f"{DETECTORS.get(name).version}@{data}" for name in DETECTORS}
+    out["repeat"] = f"1@{data}"  # the step after the detectors (deid.repeats)
+    return out
 
 
 Sensitivity = Literal["high", "balanced"]
 # The recall/precision trade-off, explicit: every span carries a score (how sure its detector
 # is); a sensitivity keeps spans scoring at least its floor. "high" (the default) keeps every
 # candidate: recall first, as nothing identifying may enter a repository. "balanced" drops the
-# weakest candidates (ranges that look like local phone numbers, bare weekdays and ordinal days,
-# long bare numbers, unknown words after "in"/"from"/"per", lone surnames from the gazetteer).
-SENSITIVITY_FLOOR: dict[str, float] = {"high": 0.0, "balanced": 0.6}
+# weakest candidates (score < 0.66): number ranges shaped like local phone numbers, weekdays and
+# ordinal days beside a date, bare long numbers, lone gazetteer surnames, US regions, unknown
+# words after "in"/"from" or a weak verb, words joined to a name by "and", repeats of a word
+# found elsewhere in the note. docs/deid.md has the measured cost of each.
+SENSITIVITY_FLOOR: dict[str, float] = {"high": 0.0, "balanced": 0.66}
 
 
 def detect(
@@ -69,6 +74,8 @@ def detect(
     found: list[Span] = []
     for name in detectors or DETECTORS.names():
         found.extend(s for s in DETECTORS.get(name)(text, language) if s.score >= floor)
+    if detectors is None or "repeat" in detectors:
+        found.extend(s for s in repeat_spans(text, language, found) if s.score >= floor)
     return merge_spans(found, text)
 
 
