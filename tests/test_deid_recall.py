@@ -5,7 +5,11 @@ Every note here is written for the test (no text from any gold set)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 from mindcommons.deid import SENSITIVITY_FLOOR, deidentify, detect
 from mindcommons.deid.spans import Span, merge_spans
@@ -135,3 +139,21 @@ def test_a_word_found_once_is_found_everywhere_in_the_note() -> None:
     assert [text[s.start : s.end] for s in repeats] == ["kesselring"]
     assert repeats[0].type == "NAME" and repeats[0].context == "Kesselring"
     assert not any(text[s.start : s.end] == "grant" for s in spans)  # ordinary words never spread
+
+
+def test_cli_sensitivity_option(tmp_path: Path) -> None:
+    import mindcommons.cli.deid_cmd  # noqa: F401
+    from mindcommons.cli.app import _register_commands, app
+
+    _register_commands()
+    text = "Dr. Helen Brooks: Vt 800-1000 on the vent."
+    runs = {}
+    for level in ("high", "balanced"):
+        args = ["deid", "--json", "--redact", "--sensitivity", level, "--home", str(tmp_path), "-"]
+        res = CliRunner().invoke(app, args, input=text)
+        assert res.exit_code == 0, res.output
+        runs[level] = {text[s["start"] : s["end"]] for s in json.loads(res.output)["spans"]}
+    assert runs["balanced"] == runs["high"] - {"800-1000"}
+    args = ["deid", "--sensitivity", "paranoid", "--redact", "--home", str(tmp_path), "-"]
+    res = CliRunner().invoke(app, args, input=text)
+    assert res.exit_code != 0

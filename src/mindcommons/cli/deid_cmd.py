@@ -24,6 +24,14 @@ def deid(
     ] = False,
     language: Annotated[str, typer.Option("--language", help="en, es or pt.")] = "en",
     redact: Annotated[bool, typer.Option("--redact", help="Replace with [TYPE].")] = False,
+    sensitivity: Annotated[
+        str,
+        typer.Option(
+            "--sensitivity",
+            help="high (default: every candidate, recall first) or balanced (drops the "
+            "weakest candidates; see docs/deid.md).",
+        ),
+    ] = "high",
     patient: Annotated[
         str, typer.Option("--patient", help="Patient key: surrogates are consistent per key.")
     ] = "",
@@ -45,6 +53,7 @@ def deid(
     result = deidentify(
         text, language=language, patient_key=patient, secret=secret,
         mode="redact" if redact else "pseudonymise",
+        sensitivity=sensitivity,  # type: ignore[arg-type]  # checked by detect()
     )  # fmt: skip
     if as_json:
         spans = [s.to_json() for s in result.spans]
