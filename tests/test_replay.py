@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mindcommons.errors import ConfigError, InputError
+from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.models import BACKENDS, load_model
 from mindcommons.models.base import GenerateConfig, Message
 from mindcommons.models.replay import approx_tokens, prompt_digest, sample_context
@@ -87,7 +87,9 @@ def test_replayed_runs_are_scored_and_compared_with_paired_tests(tmp_path: Path)
     card_b = json.loads((tmp_path / "B" / "report.json").read_text())
     n = len(TOY.load(None))
     assert card_a["tasks"]["toy"]["metrics"]["accuracy"]["value"] == 1.0
-    assert card_b["tasks"]["toy"]["metrics"]["accuracy"]["value"] == pytest.approx(1 - 10 / n, abs=1e-6)
+    assert card_b["tasks"]["toy"]["metrics"]["accuracy"]["value"] == pytest.approx(
+        1 - 10 / n, abs=1e-6
+    )
     assert card_a["tasks"]["toy"]["tokens"] == {"input": 20 * n, "output": 2 * n}
     assert card_a["run"]["model"]["model"] == "vendor-model-1"
     assert run_a.computed == run_b.computed == {"toy": n}
@@ -110,4 +112,43 @@ def test_replayed_runs_are_scored_and_compared_with_paired_tests(tmp_path: Path)
         (tmp_path / name / "journal.jsonl").unlink()
     unpaired = compare_runs(tmp_path / "A", tmp_path / "B")
     assert unpaired["tasks"]["toy"]["paired"] is False
-    assert unpaired["tasks"]["toy"]["metrics"]["accuracy"]["diff"] == pytest.approx(-10 / n, abs=1e-6)
+    assert unpaired["tasks"]["toy"]["metrics"]["accuracy"]["diff"] == pytest.approx(
+        -10 / n, abs=1e-6
+    )
+
+
+class _NeedsModel:
+    """A test task whose scorer needs something this machine lacks."""
+
+    name = "needs-model"
+    description = "test-only: its scorer needs a model that is not installed"
+    aggregates = TOY.aggregates
+    primary = "accuracy"
+
+    def load(self, source: Path | None, *, limit: int | None = None, seed: int = 0) -> list:  # type: ignore[type-arg]
+        return TOY.load(None, limit=2)
+
+    def generate_config(self, sample, seed=0):  # type: ignore[no-untyped-def]
+        return TOY.generate_config(sample, seed)
+
+    def score(self, sample, generation):  # type: ignore[no-untyped-def]
+        raise PrerequisiteError("no trained 'x' measurement model; train it with: ...")
+
+
+def test_a_task_missing_a_prerequisite_is_skipped_and_the_rest_run(tmp_path: Path) -> None:
+    from mindcommons.suite import SUITE_TASKS
+
+    if "needs-model" not in SUITE_TASKS:
+        SUITE_TASKS.add("needs-model", _NeedsModel())  # type: ignore[arg-type]
+    answers = toy_answers(tmp_path / "a.jsonl")
+    with answers.open("a", encoding="utf-8") as fh:
+        for s in TOY.load(None, limit=2):
+            fh.write(json.dumps({"task": "needs-model", "sample_id": s.id, "response": "yes"}))
+            fh.write("\n")
+    run = run_suite(["needs-model", "toy"], f"replay/{answers}", tmp_path / "run", n_boot=50,
+                    energy=False)  # fmt: skip
+    assert "no trained 'x'" in run.skipped["needs-model"]
+    assert run.computed["toy"] == len(TOY.load(None))
+    card = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert list(card["tasks"]) == ["toy"] and "needs-model" in card["skipped"]
+    assert "Tasks not run: 1" in (tmp_path / "run" / "report.html").read_text()

@@ -143,8 +143,12 @@ def task_card(
     return card
 
 
-def finish_card(tasks_card: dict[str, dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
-    """The whole card: run facts, tasks, totals, method notes."""
+def finish_card(
+    tasks_card: dict[str, dict[str, Any]],
+    run: dict[str, Any],
+    skipped: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The whole card: run facts, tasks (and those not run, with why), totals, method."""
     energies = [t["energy"] for t in tasks_card.values() if t.get("energy")]
     n = sum(int(t["n"]) for t in tasks_card.values())
     inferences = sum(int(e["inferences"]) for e in energies)
@@ -153,6 +157,7 @@ def finish_card(tasks_card: dict[str, dict[str, Any]], run: dict[str, Any]) -> d
         "schema": CARD_SCHEMA,
         "run": run,
         "tasks": tasks_card,
+        "skipped": dict(sorted((skipped or {}).items())),
         "totals": {
             "n": n,
             "input_tokens": sum(t["tokens"]["input"] for t in tasks_card.values()),
@@ -196,14 +201,18 @@ def local_card(
     started: str,
     min_group_n: int | None = None,
     sample_ids: Mapping[str, set[str]] | None = None,
+    skipped: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A card from a local run's journal (with Fairlearn's by-group view)."""
+    """A card from a local run's journal (with Fairlearn's by-group view); ``skipped``
+    tasks (task -> reason) are listed, not scored."""
     from mindcommons.suite.fairness import disaggregate
     from mindcommons.suite.stats import baseline_of, task_labels
 
     min_n = DEFAULT_MIN_GROUP_N if min_group_n is None else min_group_n
     tasks_card: dict[str, dict[str, Any]] = {}
     for task in tasks:
+        if skipped and task.name in skipped:
+            continue
         records: list[ScoredSample] = state.records(task.name)
         if sample_ids is not None and task.name in sample_ids:
             records = [r for r in records if r.sample_id in sample_ids[task.name]]
@@ -223,7 +232,7 @@ def local_card(
         "wall_seconds": round(wall_seconds, 3), "sites": [], "sites_missing": {},
         "versions": _versions(),
     }  # fmt: skip
-    return finish_card(tasks_card, run)
+    return finish_card(tasks_card, run, skipped=skipped)
 
 
 def observed_labels(base: Sequence[str], records: Sequence[ScoredSample]) -> tuple[str, ...]:

@@ -78,6 +78,8 @@ def pooled_card(
                 continue
             if info["absent"]:
                 held[f"site {site}"] = "no data file for this task"
+            if info["skipped"]:
+                held[f"site {site}"] = "not run: a prerequisite is missing (the site's logs say)"
             for key in info["held"]:
                 held[f"{key} at {site}"] = "under the site's release floor"
             if info["energy"]:

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mindcommons.errors import ConfigError, InputError
+from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.models.base import ModelBackend
 from mindcommons.suite.base import AuditTask, Sample
 from mindcommons.suite.energy import EnergyMeter
-from mindcommons.suite.journal import EnergyEntry, Journal, ScoredSample
+from mindcommons.suite.journal import EnergyEntry, Journal, JournalState, ScoredSample
 
-Progress = Callable[[str, int, int], None]  # (task, done, total)
+Progress = Callable[[str, int, int], None]  # (task, done, total); (task, -1, -1): skipped
 
 
 @dataclass
@@ -30,6 +30,7 @@ class SuiteRun:
     out_dir: Path
     computed: dict[str, int] = field(default_factory=dict)
     resumed: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> what it lacks here
     card_json: Path | None = None
     card_html: Path | None = None
     seconds: float = 0.0
@@ -103,6 +104,54 @@ def run_task_samples(
     return count
 
 
+def _run_task(
+    task: AuditTask,
+    backend: ModelBackend,
+    journal: Journal,
+    state: JournalState,
+    run: SuiteRun,
+    *,
+    sources: Mapping[str, Path | None],
+    limit: int | None,
+    seed: int,
+    energy: bool,
+    country: str | None,
+    progress: Progress | None,
+    sample_ids: dict[str, set[str]],
+) -> None:
+    """One task of a run: its samples not yet journaled, generated, scored and journaled."""
+    samples = load_samples(task, sources.get(task.name), limit=limit, seed=seed)
+    sample_ids[task.name] = {s.id for s in samples}
+    done = state.done(task.name)
+    todo = [s for s in samples if s.id not in done]
+    run.resumed[task.name] = len(samples) - len(todo)
+    run.computed[task.name] = 0
+    if progress is not None:
+        progress(task.name, len(samples) - len(todo), len(samples))
+    if not todo:
+        return
+
+    def keep(rec: ScoredSample) -> None:
+        journal.add_sample(rec)
+        state.samples[(rec.task, rec.sample_id)] = rec
+        run.computed[task.name] += 1
+
+    with EnergyMeter(country, enabled=energy) as meter:
+        count = run_task_samples(
+            task, todo, backend, seed=seed, on_scored=keep, progress=progress,
+            done_before=len(samples) - len(todo), total=len(samples),
+        )  # fmt: skip
+    reading = meter.reading
+    assert reading is not None
+    entry = EnergyEntry(
+        task=task.name, kwh=reading.kwh, co2e_kg=reading.co2e_kg, seconds=reading.seconds,
+        inferences=count, method=reading.method, measured=reading.measured,
+        country=reading.country,
+    )  # fmt: skip
+    journal.add_energy(entry)
+    state.energy.append(entry)
+
+
 def run_suite(
     tasks: Sequence[str],
     model: ModelBackend | str,
@@ -122,8 +171,10 @@ def run_suite(
     """Run ``tasks`` on ``model`` into ``out_dir`` (resuming a run already there).
 
     ``sources`` maps a task name to its data file/folder (absent or None: the task's own
-    synthetic samples). ``limit`` caps samples per task. Returns what was computed and the
-    report card paths (``report.json``/``report.html`` in ``out_dir``).
+    synthetic samples). ``limit`` caps samples per task. A task that lacks a prerequisite
+    on this machine (a trained measurement model, a dataset) is skipped with its reason and
+    the others run. Returns what was computed and the report card paths
+    (``report.json``/``report.html`` in ``out_dir``).
     """
     from mindcommons.models import load_model
 
@@ -149,40 +200,19 @@ def run_suite(
     t0 = time.perf_counter()
     backend = load_model(model, **dict(model_options or {})) if isinstance(model, str) else model
     run = SuiteRun(out_dir=Path(out_dir))
-    meter_country = country
     sample_ids: dict[str, set[str]] = {}
     try:
         for task in chosen:
-            samples = load_samples(task, sources.get(task.name), limit=limit, seed=seed)
-            sample_ids[task.name] = {s.id for s in samples}
-            done = state.done(task.name)
-            todo = [s for s in samples if s.id not in done]
-            run.resumed[task.name] = len(samples) - len(todo)
-            run.computed[task.name] = 0
-            if progress is not None:
-                progress(task.name, len(samples) - len(todo), len(samples))
-            if not todo:
-                continue
-
-            def keep(rec: ScoredSample) -> None:
-                journal.add_sample(rec)
-                state.samples[(rec.task, rec.sample_id)] = rec
-
-            with EnergyMeter(meter_country, enabled=energy) as meter:
-                count = run_task_samples(
-                    task, todo, backend, seed=seed, on_scored=keep, progress=progress,
-                    done_before=len(samples) - len(todo), total=len(samples),
+            try:
+                _run_task(
+                    task, backend, journal, state, run, sources=sources, limit=limit,
+                    seed=seed, energy=energy, country=country, progress=progress,
+                    sample_ids=sample_ids,
                 )  # fmt: skip
-            run.computed[task.name] = count
-            reading = meter.reading
-            assert reading is not None
-            entry = EnergyEntry(
-                task=task.name, kwh=reading.kwh, co2e_kg=reading.co2e_kg,
-                seconds=reading.seconds, inferences=count, method=reading.method,
-                measured=reading.measured, country=reading.country,
-            )  # fmt: skip
-            journal.add_energy(entry)
-            state.energy.append(entry)
+            except PrerequisiteError as err:  # this task cannot run here; the others can
+                run.skipped[task.name] = str(err)
+                if progress is not None:
+                    progress(task.name, -1, -1)
         model_info = {"spec": spec, **backend.describe()}
     finally:
         if isinstance(model, str):
@@ -195,7 +225,7 @@ def run_suite(
         card = local_card(
             chosen, state, model=model_info, run_id=Path(out_dir).name, n_boot=n_boot,
             seed=seed, limit=limit, wall_seconds=run.seconds, started=started,
-            min_group_n=min_group_n, sample_ids=sample_ids,
+            min_group_n=min_group_n, sample_ids=sample_ids, skipped=run.skipped,
         )  # fmt: skip
         run.card_json, run.card_html = write(card, Path(out_dir))
     return run

@@ -12,8 +12,9 @@ Energy per task travels as numbers. No text, sample id or per-sample row leaves.
 
 Wire form (flat, numbers only): ``<task>|<block>|t`` totals, ``<task>|<block>|r`` the
 replicates row-major (B x k, B = ``n_boot``), ``<task>|energy`` = [kWh, kg CO2e, seconds,
-inferences, measured 0/1], ``<task>|absent`` = 1 (no data file), ``<task>|held|<block>``
-= 1 (held back under the floor).
+inferences, measured 0/1], ``<task>|absent`` = 1 (no data file), ``<task>|skipped`` = 1
+(a prerequisite is missing at the site; the reason stays in its ``logs/suite.log``),
+``<task>|held|<block>`` = 1 (held back under the floor).
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def decode_site(
         task = parts[0]
         if task not in layouts:
             continue
-        extra = extras.setdefault(task, {"held": [], "absent": False, "energy": None})
-        if len(parts) == 2 and parts[1] == "absent":
-            extra["absent"] = True
+        extra = extras.setdefault(
+            task, {"held": [], "absent": False, "skipped": False, "energy": None}
+        )
+        if len(parts) == 2 and parts[1] in ("absent", "skipped"):
+            extra[parts[1]] = True
         elif len(parts) == 2 and parts[1] == "energy":
             extra["energy"] = [float(v) for v in value]
         elif len(parts) == 3 and parts[1] == "held":
@@ -135,8 +138,14 @@ def suite_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[str, A
 
     state = Journal(run.out_dir).read()
     secret = site_secret(site_dir)
+    for name, reason in run.skipped.items():  # the reason stays in the site's own log
+        out[f"{name}{SEP}skipped"] = 1
+        logs = site_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / "suite.log").open("a", encoding="utf-8") as fh:
+            fh.write(f"run {run_id}: task '{name}' not run: {reason}\n")
     for task in tasks:
-        if task.name not in runnable:
+        if task.name not in runnable or task.name in run.skipped:
             continue
         wanted = {s.id for s in load_samples(task, sources[task.name], limit=limit, seed=seed)}
         records = [r for r in state.records(task.name) if r.sample_id in wanted]
