@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     card = local_card(
         tasks, state, model={"spec": "embedded", **model.describe()}, run_id=out.name,
         n_boot=1000, seed=args.seed, limit=args.limit, wall_seconds=ours_seconds,
-        started="", min_group_n=None,
+        started="", min_group_n=None, skipped=run.skipped,
     )  # fmt: skip
     write_card(card, out)
     card_seconds = time.perf_counter() - t1
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     # raw: the same prompts and settings straight through the backend
     raw_seconds = 0.0
     raw_tokens = 0
-    for task in tasks:
+    ran = [t for t in tasks if t.name not in run.skipped]  # skipped: prerequisite missing
+    for task in ran:
         samples = load_samples(task, sources.get(task.name), limit=args.limit, seed=args.seed)
         prepared = [(s, list(s.messages), task.generate_config(s, args.seed)) for s in samples]
         start = time.perf_counter()
@@ -115,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             raw_tokens += gen.usage.output_tokens
         raw_seconds += time.perf_counter() - start
 
-    n = sum(run.computed.values())
-    ours_tokens = sum(r.output_tokens for r in state.samples.values())
+    n = sum(v for k, v in run.computed.items() if k not in run.skipped)
+    ours_tokens = sum(r.output_tokens for r in state.samples.values() if r.task not in run.skipped)
     per_task: dict[str, Any] = {}
-    for task in tasks:
+    for task in ran:
         entry = card["tasks"][task.name]
         energy = entry["energy"] or {}
         category = _category(task)
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "suite",
-                "tasks": names,
+                "tasks": [t.name for t in ran],
+                "skipped": run.skipped,
                 "limit_per_task": args.limit,
                 "samples": n,
                 "ours_seconds": round(ours_seconds, 3),
