@@ -58,8 +58,9 @@ def clue_lexicon(lang: str) -> ClueLex:
         re.compile(rf"\b(?i:u\.?\s*of|univ\.?\s+of|university\s+of|u)\s+(?i:{regions})\b"),
         re.compile(rf"\b(?i:{regions})\b"),
         re.compile(rf"\b(?i:{alt('year_events')})\s*(?:[xX#]\s?\d\s*)?(?:(?i:in|on|at|@|of)\s+)?"
-                   r"(['\u2019]?(?:19|20)?\d{2}['\u2019]?(?:\s*(?:,|and|&)\s*['\u2019]?(?:19|20)?\d{2}\b)*)"
-                   r"(?![\w/:%-]|\.\d|\s*(?i:mg|ml|cc|%|x\b|mm|cm))"),
+                   r"(?<![A-Za-z])(['\u2019]?(?:19|20)?\d{2}['\u2019]?(?:\s*(?:,|and|&)\s*['\u2019]?(?:19|20)?\d{2}\b)*)"
+                   r"(?![\w/:%'\u2019-]|\.\d|\s*(?i:mg|ml|cc|%|x\b|mm|cm|u\b|units?\b|yrs?\b|years?\b"
+                   r"|hrs?\b|hours?\b|am\b|pm\b|ps\b|peep\b|days?\b|weeks?\b|months?\b|min\b))"),
         re.compile(r"\b((?:19|20)\d{2})(?:\s*(?:,|and|&)\s*((?:19|20)\d{2}))+\b"),
         re.compile(rf"\b(?i:{alt('plural_titles')})\.?\s+({_W})(?:\s*(?i:,|and|&)\s*({_W}))?"),
         re.compile(rf"\b(?i:{alt('name_verbs')})\s+({_W})(?:\s+({_W}\.?))?(?:\s+({_W}))?"),
@@ -144,6 +145,8 @@ def clue_spans(text: str, lang: str) -> list[Span]:
         saint = m.group("saint")
         if saint and len(saint) > 2 and not (cl.unknown(saint) or cl.namey(saint)):
             continue
+        if saint and m.group().startswith("ST") and not cl.listed(saint.rstrip(".")):
+            continue  # "ST NO VEA", "ST HR 110": sinus tachycardia, not a saint's hospital
         add(m, 0, "HOSPITAL", "named-hospital", 0.8)
     for m in lx.university.finditer(text):
         add(m, 0, "ORG", "university", 0.8)

@@ -285,7 +285,13 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 c.first(w, False) or c.surname(w) or (c.unknown(w) and not c.caps) for w in run
             ):  # "4 L NP", "Monitor shows SR": no name-like word before the suffix
                 add(j + 1, i, f"suffix:{t.low}", 0.85)
-        initial = len(t.text) == 1 and t.text.isupper() and gap.strip() == "." and "\n" not in gap
+        initial = (
+            len(t.text) == 1
+            and t.text.isupper()
+            and gap.strip() == "."
+            and "\n" not in gap
+            and (t.start == 0 or text[t.start - 1] in " \t\n(,")  # not "I/O.", "90'S."
+        )
         if (
             initial
             and nxt is not None
@@ -302,7 +308,12 @@ def name_spans(text: str, lang: str) -> list[Span]:
             add(i, _extend(c, i + 1), "initial-surname", 0.85)
         if t.low in _AFTER_NAME and i > 0 and "\n" not in c.gap(i) and c.gap(i).strip() == "":
             prev = toks[i - 1]
-            if c.namey(prev) and prev.low not in c.gaz.common and len(prev.text) > 2:
+            if (
+                c.namey(prev)
+                and prev.low not in c.gaz.common
+                and len(prev.text) > 2
+                and (c.first(prev, False) or c.unknown(prev) or (c.caps and c.propery(prev)))
+            ):  # "vascular aware", "MIDLEVELS AWARE": a service or an ordinary word
                 j = i - 1
                 if (
                     j > 0
