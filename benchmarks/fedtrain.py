@@ -1,0 +1,201 @@
+"""Federated versus centralized training of a measurement head on the same split.
+
+The training pool of a public dataset (default: SAD stressor categories; the IMHI test
+sentences are the test set, as in ``benchmarks/measure.py``) is dealt to 3 sites with
+skewed label mixes (Dirichlet alpha over labels: non-IID). Centralized: one linear head
+on the union with early stopping on a 10% validation split. Federated: the same head
+trained by the coordinator flow of ``federation.server_app.run_training`` with every
+round going through each site's own guard (``run_site_job``: policy, ``train`` job,
+numbers-only check) in this process (``local_send``; Flower's transport is measured by
+``tests/test_fedtrain.py`` and reported per round there). Variants: FedAvg, FedProx
+(mu 0.01) and FedAvg with DP at epsilon = 8 (delta 1e-5, exact Gaussian accountant).
+Reported: test F1 (the kind's primary metric) and its ratio to centralized (goals >= 0.98;
+with DP >= 0.95), rounds, seconds, bytes sent/received per round.
+
+    .venv/bin/python benchmarks/fedtrain.py --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import load_kind
+
+from mindcommons.federation.server import JobOutcome
+from mindcommons.federation.server_app import local_send, run_training
+from mindcommons.measure import load_measurer
+from mindcommons.measure.kinds import MEASURES, Example
+from mindcommons.measure.model import (
+    features,
+    head_config,
+)
+from mindcommons.measure.scores import bootstrap, score_outputs
+from mindcommons.measure.train import (
+    encode_labels,
+    fit_head,
+    peak_rss_mb,
+    predict_labels,
+    split_examples,
+)
+from mindcommons.policy import DEFAULT_ALLOWED_JOBS, ensure_site_policy, set_allowed_jobs
+from mindcommons.settings import load_settings
+
+SITES = ("site-a", "site-b", "site-c")
+
+
+def deal(examples: list[Example], key: str, alpha: float, seed: int) -> dict[str, list[Example]]:
+    """Label-skewed partition: per label, site shares drawn from Dirichlet(alpha)."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_label.setdefault(ex.labels.get(key, ""), []).append(ex)
+    out: dict[str, list[Example]] = {s: [] for s in SITES}
+    for _, group in sorted(by_label.items()):
+        share = rng.dirichlet([alpha] * len(SITES))
+        cuts = (np.cumsum(share) * len(group)).astype(int)[:-1]
+        for site, part in zip(SITES, np.split(np.array(group, dtype=object), cuts), strict=True):
+            out[site].extend(part.tolist())
+    return out
+
+
+def write_sites(root: Path, kind: str, parts: dict[str, list[Example]], cache: Path) -> Any:
+    settings = load_settings(root / "home")
+    spec = MEASURES.get(kind)
+    for site, examples in parts.items():
+        site_dir = settings.site_dir(site)
+        ensure_site_policy(site_dir)
+        set_allowed_jobs(site_dir, [*DEFAULT_ALLOWED_JOBS, "train"])  # opt in
+        lines = []
+        for ex in examples:
+            row: dict[str, Any] = {"labels": ex.labels}
+            if spec.pair:
+                row.update(post=ex.texts[0], response=ex.texts[1])
+            else:
+                row["text"] = ex.texts[0]
+            if ex.group:
+                row["group"] = ex.group
+            lines.append(json.dumps(row))
+        (site_dir / "train").mkdir(parents=True, exist_ok=True)
+        (site_dir / "train" / f"{kind}.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+        (site_dir / "cache").mkdir(exist_ok=True)
+        shutil.copy(cache, site_dir / "cache" / "embeddings.sqlite")  # vectors only
+    return settings
+
+
+def federated(settings: Any, kind: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    job = {"job": "train", "run_id": f"bench-{int(time.time())}", "params": json.dumps(params)}
+    outcome = JobOutcome(run_id=job["run_id"], job=job, mode="local")
+    chosen = dict(enumerate(SITES))
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # round progress lines; stdout is JSON
+        summary = run_training(local_send(settings, job), settings, job, chosen, outcome, timeout)
+    summary["wall_seconds"] = round(time.perf_counter() - t, 2)
+    summary["missing"] = outcome.missing
+    return summary
+
+
+def test_score(kind: str, artifact: str, x_te: Any, y_te: Any, seed: int) -> dict[str, Any]:
+    m = load_measurer(artifact)
+    pred = predict_labels(m.config, m.weights, x_te)
+    spec = MEASURES.get(kind)
+    return {"metrics": score_outputs(spec.outputs, y_te, pred),
+            "intervals": bootstrap(spec.outputs, y_te, pred, n_boot=500, seed=seed)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--kind", default="stressor")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mindcommons-bench" / "embeddings.sqlite",
+    )
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--local-epochs", type=int, default=2)
+    ap.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew")
+    ap.add_argument("--dp-epsilon", type=float, default=8.0)
+    ap.add_argument("--dp-steps", type=int, default=10, help="DP full-batch steps per round")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variants", default="fedavg,fedprox,dp")
+    args = ap.parse_args()
+    spec = MEASURES.get(args.kind)
+    metric = spec.primary_metric
+    pool, test, _ = load_kind(args.kind, args.data, args.seed)
+    x_te = features(spec, [e.texts for e in test], cache=args.cache)
+    y_te = encode_labels(spec, test)
+
+    # centralized: the union of the sites' data, same head, 10% validation
+    train, val, _ = split_examples(pool, args.seed + 1, val=0.1, test=0.0)
+    t = time.perf_counter()
+    x_tr = features(spec, [e.texts for e in train], cache=args.cache)
+    x_val = features(spec, [e.texts for e in val], cache=args.cache)
+    weights, best_epoch, _ = fit_head(spec, x_tr, encode_labels(spec, train), x_val,
+                                      encode_labels(spec, val), seed=args.seed)  # fmt: skip
+    pred = predict_labels(head_config(spec), weights, x_te)
+    central = {
+        "metrics": score_outputs(spec.outputs, y_te, pred),
+        "intervals": bootstrap(spec.outputs, y_te, pred, n_boot=500, seed=args.seed),
+        "seconds": round(time.perf_counter() - t, 2),
+        "best_epoch": best_epoch + 1,
+    }
+    base = central["metrics"][metric]
+
+    root = Path(tempfile.mkdtemp(prefix="mc-fedtrain-"))
+    parts = deal(pool, spec.outputs[0].key, args.alpha, args.seed)
+    settings = write_sites(root, args.kind, parts, args.cache)
+    label_mix = {s: {lab: sum(1 for e in ex if e.labels.get(spec.outputs[0].key) == lab)
+                     for lab in spec.outputs[0].labels} for s, ex in parts.items()}  # fmt: skip
+    common = {"trainer": "measure", "kind": args.kind, "rounds": args.rounds, "seed": args.seed,
+              "local_epochs": args.local_epochs, "lr": 3e-3, "patience": 5,
+              "val_fraction": 0.1, "hidden": 0, "stop_metric": metric}  # fmt: skip
+    variants = {
+        "fedavg": {**common, "strategy": "fedavg", "mu": 0.0},
+        "fedprox": {**common, "strategy": "fedprox", "mu": 0.01},
+        "dp": {**common, "strategy": "fedavg", "mu": 0.0, "lr": 0.01,
+               "dp": {"epsilon": args.dp_epsilon, "delta": 1e-5, "clip": 1.0,
+                      "steps": args.dp_steps}},
+    }  # fmt: skip
+    runs: dict[str, Any] = {}
+    for name in args.variants.split(","):
+        summary = federated(settings, args.kind, variants[name], timeout=7200)
+        scored = test_score(args.kind, summary["artifact"], x_te, y_te, args.seed)
+        hist = summary["history"]
+        runs[name] = {
+            metric: scored["metrics"][metric], "interval": scored["intervals"][metric],
+            "ratio_to_centralized": scored["metrics"][metric] / base if base else None,
+            "goal": 0.95 if name == "dp" else 0.98,
+            "rounds_run": summary["rounds_run"], "best_round": summary["best_round"],
+            "seconds": summary["wall_seconds"],
+            "bytes_sent_per_round": float(np.mean([h["bytes_sent"] for h in hist])),
+            "bytes_received_per_round": float(np.mean([h["bytes_received"] for h in hist])),
+            "site_seconds_per_round": float(np.mean([sum(h.get("site_seconds", {}).values())
+                                                      for h in hist])),
+            "dp": summary.get("dp"), "stopped": summary.get("stopped"),
+            "missing": summary["missing"],
+        }  # fmt: skip
+        print(f"{name}: {metric} {runs[name][metric]:.4f} vs centralized {base:.4f}",
+              file=sys.stderr)  # fmt: skip
+    print(json.dumps({
+        "kind": args.kind, "metric": metric, "n_test": len(test), "n_pool": len(pool),
+        "sites_label_mix": label_mix, "centralized": central, "federated": runs,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }, indent=2, default=str))  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Measurement models on public data, each beside its published reference.
+
+* EPITOME empathy on the 308-pair split of Gabriel et al. 2024 (train on the rest of
+  EPITOME, the 308 test pairs excluded): accuracy / macro-F1 per mechanism, beside the
+  released RoBERTa outputs (ER .808/.787, IP .847/.574, EX .912/.553), recomputed here
+  with the same scorer and bootstrap;
+* thinking traps: macro-F1 (mean positive-class F1 over 13 traps) on a held-out 10%
+  split by thought (no published number: the first baseline);
+* SAD stressor and CAMS cause: weighted-F1 on the IMHI test sentences/posts (the test
+  texts are taken from the IMHI test files, their gold labels from the first sentence of
+  the answers, and removed from training), beside the IMHI best (68.44, 47.62).
+
+Each kind runs in its own process (time and peak memory per model). Embeddings are
+cached (``--cache``); ``embed_seconds`` is the time spent encoding uncached texts.
+
+    .venv/bin/python benchmarks/measure.py --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mindcommons.measure.kinds import MEASURES, Example
+from mindcommons.measure.model import features
+from mindcommons.measure.scores import bootstrap, score_outputs
+from mindcommons.measure.train import peak_rss_mb, split_examples, train_examples
+from mindcommons.settings import load_settings
+
+REFERENCE = {
+    "empathy": {"ER": (0.808, 0.787), "IP": (0.847, 0.574), "EX": (0.912, 0.553),
+                "source": "RoBERTa (Sharma et al. 2020) outputs on the Gabriel et al. 2024 split"},
+    "stressor": {"weighted_f1": 68.44, "source": "IMHI best fine-tuned discriminative model "
+                 "(Yang et al. 2024, Table 2); MentaLLaMA-chat-13B 63.62, ChatGPT 54.05"},
+    "cams": {"weighted_f1": 47.62, "source": "IMHI best fine-tuned discriminative model "
+             "(Yang et al. 2024, Table 2); MentaLLaMA-chat-13B 45.52, ChatGPT 33.85"},
+    "thinking-traps": {"source": "no published number; first baseline"},
+}  # fmt: skip
+
+
+ALIASES = {  # IMHI's wording of the gold labels -> the datasets' label names
+    "no causes": "no reason",
+    "jobs and career": "jobs and careers",
+    "health issues": "health, fatigue, or physical pain",
+    "other stress causes": "other",
+    "emotion turmoil": "emotional turmoil",
+}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def imhi_test(data: Path, name: str, labels: tuple[str, ...], key: str) -> list[Example]:
+    """IMHI test items: the post from the query, the gold label from the answer's start."""
+    out = []
+    path = data / "imhi" / "test_instruction" / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        for n, row in enumerate(csv.DictReader(handle), start=2):
+            m = re.search(r'post: "(.*)" Question', row["query"], re.S)
+            first = row["gpt-3.5-turbo"].split(". Reasoning")[0].lower()
+            for alias, label in ALIASES.items():
+                first = first.replace(alias, label)
+            found = [lab for lab in labels if lab.lower() in first]
+            if m is None or not found:
+                raise SystemExit(f"{path}: line {n}: cannot read the post or the gold label")
+            best = max(found, key=len)  # "social relationships" before "relationship"
+            out.append(Example((m.group(1).strip(),), {key: best}))
+    return out
+
+
+def load_kind(kind: str, data: Path, seed: int) -> tuple[list[Example], list[Example], Any]:
+    """(train pool, test, reference) for one kind."""
+    from mindcommons.datasets import epitome
+
+    spec = MEASURES.get(kind)
+    if kind == "empathy":
+        test_pairs = epitome.load_test_split(data / "epitome")
+        test_ids = {p.pair_id for p in test_pairs}
+        pool = [e for e in spec.load_public(data / "epitome") if e.group not in test_ids]  # type: ignore[misc]
+        test = [Example((p.seeker_post, p.response), {k: str(v) for k, v in p.levels.items()},
+                        group=p.pair_id) for p in test_pairs]  # fmt: skip
+        return pool, test, reference_empathy(data, seed)
+    if kind == "thinking-traps":
+        examples = spec.load_public(data / "cognitive-reframing")  # type: ignore[misc]
+        train, val, test = split_examples(examples, seed, val=0.0, test=0.1)
+        return train + val, test, REFERENCE[kind]
+    if kind == "stressor":
+        test = imhi_test(data, "SAD", spec.outputs[0].labels, "category")
+        pool = spec.load_public(data / "sad")  # type: ignore[misc]
+    else:
+        test = imhi_test(data, "CAMS", spec.outputs[0].labels, "cause")
+        from mindcommons.datasets import cams
+
+        pool = [Example((r.text,), {"cause": r.cause})
+                for r in cams.load_cams(data / "cams", ("train", "test", "extra"))]  # fmt: skip
+    held = {_norm(e.texts[0]) for e in test}
+    pool = [e for e in pool if _norm(e.texts[0]) not in held]
+    return pool, test, REFERENCE[kind]
+
+
+def reference_empathy(data: Path, seed: int) -> dict[str, Any]:
+    from mindcommons.datasets import epitome
+    from mindcommons.measure.heads import OutputSpec
+
+    outs = epitome.load_reference_outputs(data / "epitome")
+    ref: dict[str, Any] = {"source": REFERENCE["empathy"]["source"]}
+    for mech, rows in outs.items():
+        y = np.array([[g] for _, g in rows.values()], dtype=np.int64)
+        p = np.array([[q] for q, _ in rows.values()], dtype=np.int64)
+        spec = (OutputSpec(mech, ("0", "1", "2")),)
+        m, ci = score_outputs(spec, y, p), bootstrap(spec, y, p, n_boot=1000, seed=seed)
+        ref[mech] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                     "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"],
+                     "published": REFERENCE["empathy"][mech]}  # fmt: skip
+    return ref
+
+
+def run_one(kind: str, data: Path, cache: Path, hidden: list[int], seed: int, n_boot: int,
+            epochs: int) -> dict[str, Any]:  # fmt: skip
+    spec = MEASURES.get(kind)
+    t0 = time.perf_counter()
+    pool, test, reference = load_kind(kind, data, seed)
+    train, val, _ = split_examples(pool, seed + 1, val=0.1, test=0.0)  # not the test split
+    t1 = time.perf_counter()
+    for part in (train, val, test):
+        features(spec, [e.texts for e in part], cache=cache)
+    embed_seconds = time.perf_counter() - t1
+    rss_after_embed = peak_rss_mb()
+    settings = load_settings(Path(tempfile.mkdtemp(prefix="mc-measure-")))
+    variants: dict[str, Any] = {}
+    for h in hidden:
+        t2 = time.perf_counter()
+        rep = train_examples(spec, train, val, test, settings=settings, save=False, hidden=h,
+                             epochs=epochs, seed=seed, n_boot=n_boot, cache=cache)  # fmt: skip
+        keep = ("accuracy", "macro_f1", "weighted_f1")
+        per_key = {k: v for k, v in rep.metrics.items()
+                   if k.split(".")[-1] in (*keep, "f1") and "." in k}  # fmt: skip
+        variants["linear" if h == 0 else f"mlp{h}"] = {
+            **{k: rep.metrics[k] for k in keep},
+            "intervals": {k: v for k, v in rep.intervals.items() if k in keep or k in per_key},
+            "per_output": per_key,
+            "best_epoch": rep.best_epoch + 1,
+            "train_seconds": round(time.perf_counter() - t2, 2),
+        }
+    return {
+        "kind": kind, "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "data_seconds": round(t1 - t0, 2), "embed_seconds": round(embed_seconds, 2),
+        "peak_rss_mb_after_embedding": round(rss_after_embed, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "variants": variants, "reference": reference,
+    }  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="the shared data folder")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mindcommons-bench" / "embeddings.sqlite",
+    )
+    ap.add_argument("--kinds", default="empathy,thinking-traps,stressor,cams")
+    ap.add_argument("--hidden", default="0,64", help="head variants: 0 = linear, N = MLP")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    hidden = [int(h) for h in args.hidden.split(",")]
+    if args.one:
+        out = run_one(args.one, args.data, args.cache, hidden, args.seed, args.n_boot, args.epochs)
+        print(json.dumps(out))
+        return
+    results: dict[str, Any] = {}
+    for kind in args.kinds.split(","):
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", kind, "--data", str(args.data), "--cache",
+             str(args.cache), "--hidden", args.hidden, "--epochs", str(args.epochs),
+             "--n-boot", str(args.n_boot), "--seed", str(args.seed)],
+            capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        if proc.returncode != 0:
+            results[kind] = {"error": proc.stderr.strip().splitlines()[-1:]}
+            continue
+        results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[kind]["process_seconds"] = round(time.perf_counter() - t, 2)
+        print(f"{kind}: done in {results[kind]['process_seconds']} s", file=sys.stderr)
+    load = os.getloadavg()
+    print(json.dumps({"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(),
+                      "results": results}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
