@@ -33,6 +33,7 @@ from typing import Any
 from mindcommons.datasets.thinking_traps import (
     NOT_DISTORTED,
     TRAPS,
+    canonical_trap,
     load_reframing,
     load_thinking_traps,
 )
@@ -86,8 +87,6 @@ def trap_sample(thought: str, gold: Sequence[str]) -> Sample:
 
 def parse_trap(text: str) -> str | None:
     """The trap named by a JSON answer ``{"trap": ...}`` (spelling variants merged)."""
-    from mindcommons.datasets.thinking_traps import canonical_trap
-
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         return None
