@@ -143,9 +143,11 @@ def comparators(notes: list[dict[str, object]], ours: dict[str, object]) -> dict
             found = [[(int(s), int(e)) for s, e in spans] for spans in res["spans"]]
             scores: dict[str, object] = dict(_token_scores(notes, found))
             scores["notes_per_s"] = round(len(notes) / max(float(res["seconds"]), 1e-9), 1)
+            cpu = float(res.get("cpu_seconds", res["seconds"]))
+            scores["notes_per_cpu_s"] = round(len(notes) / max(cpu, 1e-9), 1)
             scores["ours_over_theirs"] = {
                 k: round(float(ours[k]) / max(float(scores[k]), 1e-9), 2)  # type: ignore[arg-type]
-                for k in ("recall", "precision", "notes_per_s")
+                for k in ("recall", "precision", "notes_per_s", "notes_per_cpu_s")
             }
             out[tool] = scores
     return out

@@ -1,7 +1,8 @@
 """Benchmark-only comparator runner, executed inside .venv-bench (see setup-comparators.sh).
 
 Usage: .venv-bench/bin/python benchmarks/deid_comparators.py TOOL NOTES.json
-Prints ``{"spans": [[[start, end], ...] per note], "seconds": s}``, or ``{"error": ...}`` when
+Prints ``{"spans": [[[start, end], ...] per note], "seconds": s, "cpu_seconds": c}`` (wall and
+this process's CPU time), or ``{"error": ...}`` when
 the tool cannot run offline here. TOOL is ``presidio`` or ``philter-lite``.
 """
 
@@ -51,12 +52,13 @@ def main() -> None:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().strip("*")]
         print(json.dumps({"error": f"{type(exc).__name__}: {' '.join(lines[:2])}"}))
         return
-    out, elapsed = [], 0.0
+    out, elapsed, cpu = [], 0.0, 0.0
     for note in notes:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out.append(fn(note["text"]))
         elapsed += time.perf_counter() - t0
-    print(json.dumps({"spans": out, "seconds": elapsed}))
+        cpu += time.process_time() - c0
+    print(json.dumps({"spans": out, "seconds": elapsed, "cpu_seconds": cpu}))
 
 
 if __name__ == "__main__":

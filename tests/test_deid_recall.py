@@ -157,3 +157,14 @@ def test_cli_sensitivity_option(tmp_path: Path) -> None:
     args = ["deid", "--sensitivity", "paranoid", "--redact", "--home", str(tmp_path), "-"]
     res = CliRunner().invoke(app, args, input=text)
     assert res.exit_code != 0
+
+
+def test_month_day_with_a_dash_needs_a_date_word_and_relations_have_variants() -> None:
+    text = (
+        "Admitted on 3-14 with chest pain; HR 60-80, given 2-4 mg. "
+        "Grandaughter Ilse Brandvold called."
+    )
+    found = _found(text)
+    assert found.get("3-14") == "DATE"
+    assert not any(k in found for k in ("60-80", "2-4"))
+    assert _covered(text, "Ilse Brandvold")
