@@ -80,6 +80,9 @@ def imhi_test(data: Path, name: str, labels: tuple[str, ...], key: str) -> list[
     return out
 
 
+CAMS_SPLITS = ("train", "test", "extra")
+
+
 def load_kind(kind: str, data: Path, seed: int) -> tuple[list[Example], list[Example], Any]:
     """(train pool, test, reference) for one kind."""
     from mindcommons.datasets import epitome
@@ -104,7 +107,7 @@ def load_kind(kind: str, data: Path, seed: int) -> tuple[list[Example], list[Exa
         from mindcommons.datasets import cams
 
         pool = [Example((r.text,), {"cause": r.cause})
-                for r in cams.load_cams(data / "cams", ("train", "test", "extra"))]  # fmt: skip
+                for r in cams.load_cams(data / "cams", CAMS_SPLITS)]  # fmt: skip
     held = {_norm(e.texts[0]) for e in test}
     pool = [e for e in pool if _norm(e.texts[0]) not in held]
     return pool, test, REFERENCE[kind]
@@ -155,7 +158,8 @@ def run_one(kind: str, data: Path, cache: Path, hidden: list[int], seed: int, n_
             "train_seconds": round(time.perf_counter() - t2, 2),
         }
     return {
-        "kind": kind, "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "kind": kind, "cams_splits": list(CAMS_SPLITS) if kind == "cams" else None,
+        "n_train": len(train), "n_val": len(val), "n_test": len(test),
         "data_seconds": round(t1 - t0, 2), "embed_seconds": round(embed_seconds, 2),
         "peak_rss_mb_after_embedding": round(rss_after_embed, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1), "variants": variants, "reference": reference,
@@ -175,8 +179,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--cams-splits",
+        default="train,test,extra",
+        help="CAMS files to train on (the IMHI test posts are always removed)",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global CAMS_SPLITS
+    CAMS_SPLITS = tuple(args.cams_splits.split(","))
     hidden = [int(h) for h in args.hidden.split(",")]
     if args.one:
         out = run_one(args.one, args.data, args.cache, hidden, args.seed, args.n_boot, args.epochs)
@@ -186,7 +197,8 @@ def main() -> None:
     for kind in args.kinds.split(","):
         t = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", kind, "--data", str(args.data), "--cache",
+            [sys.executable, __file__, "--one", kind, "--data", str(args.data),
+             "--cams-splits", args.cams_splits, "--cache",
              str(args.cache), "--hidden", args.hidden, "--epochs", str(args.epochs),
              "--n-boot", str(args.n_boot), "--seed", str(args.seed)],
             capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
