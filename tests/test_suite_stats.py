@@ -177,3 +177,10 @@ class _Task:
 
 def _task() -> _Task:
     return _Task()
+
+
+def test_fairlearn_view_of_a_single_sample() -> None:
+    # Fairlearn misreads a one-element numpy feature array as 2-D; one sample must work
+    frame = disaggregate(records(1, seed=6), AGGS)
+    assert frame["language"]["acc"]["difference"] is None  # one group: no difference
+    assert len(frame["gender"]["acc"]["by_group"]) == 1

@@ -84,7 +84,8 @@ def disaggregate(
                 metrics=_metric(agg),
                 y_true=np.asarray(y_true, dtype=object),
                 y_pred=np.asarray(y_pred, dtype=object),
-                sensitive_features=np.asarray([column[i] for i in keep], dtype=object),
+                # a list: Fairlearn misreads a one-element numpy array as 2-D
+                sensitive_features=[column[i] for i in keep],
             )
             by_group = {str(g): _clean(v) for g, v in frame.by_group.items()}
             with warnings.catch_warnings():
