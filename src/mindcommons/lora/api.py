@@ -100,6 +100,7 @@ def train_federated(
     rounds: int = 2,
     out: Path | None = None,
     timeout: float = 3600.0,
+    debug_dump: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Rounds through the running federation (the generic ``train`` job, trainer ``lora``).
@@ -116,5 +117,5 @@ def train_federated(
     }  # fmt: skip
     return run_job(
         settings, {"job": "train", "params": job_params}, sites=sites, timeout=timeout,
-        progress=progress,
+        debug_dump=debug_dump, progress=progress,
     )  # fmt: skip
