@@ -261,3 +261,23 @@ def test_consent_read_and_written_on_the_site_repository_backend(
     set_consent(settings, STEWARD, "site-a", "cohort", ["analytics"])
     assert dataset_consents(settings, "site-a") == [("cohort", ("analytics",))]
     assert count(settings, "site-a")["status"] == "ok"
+
+
+def test_synthetic_demo_sites_admit_every_job_type_as_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo path (synth -> ingest -> jobs with no project) passes the guard: synthetic
+    datasets consent to analytics, evaluation and training; 'local' is approved."""
+    from mindcommons.synth import generate
+
+    monkeypatch.delenv(URL_ENV, raising=False)
+    generate(tmp_path / "data", sites=1, patients=3, seed=5, formats=("jsonl",))
+    settings = load_settings(tmp_path / "home")
+    ingest_path(tmp_path / "data" / "site-a" / "jsonl", "site-a", settings=settings)
+    for kind in ("count", "query", "evaluate", "suite", "train"):
+        cleared = check_job(settings, "site-a", {"job": kind, "run_id": "demo"})
+        assert (cleared.project, cleared.datasets) == ("local", 1)
+    assert count(settings, "site-a")["status"] == "ok"
+    # a named project still needs its steward's approval there
+    reply = count(settings, "site-a", "outsider")
+    assert reply["status"] == "refused" and "not approved at site-a" in reply["reason"]
