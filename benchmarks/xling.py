@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -59,6 +60,8 @@ def main() -> None:
         pred[sample.language].append(score.label_pred)
         seconds[sample.language] += generation.seconds
         tokens[sample.language] += generation.usage.input_tokens
+        progress = {"sample": sample.id, "true": score.label_true, "pred": score.label_pred}
+        print(json.dumps(progress), file=sys.stderr, flush=True)  # partial runs stay usable
     wall = time.perf_counter() - started
 
     english = (true["en"], pred["en"])
