@@ -31,8 +31,12 @@ def query(
         float, typer.Option("--epsilon", help="Privacy budget this query spends per site.")
     ] = 1.0,
     project: Annotated[
-        str, typer.Option("--project", help="Project whose epsilon budget is charged.")
-    ] = "default",
+        str,
+        typer.Option(
+            "--project",
+            help="Project whose epsilon budget is charged (default: the site's own `local`).",
+        ),
+    ] = "local",
     min_n: Annotated[
         int | None, typer.Option("--min-n", help="Ask for a higher floor (never lower).")
     ] = None,

@@ -93,7 +93,7 @@ def run_query(
     by: list[str],
     statistic: str = "count",
     epsilon: float = 1.0,
-    project: str = "default",
+    project: str = "local",
     min_n: int | None = None,
     sites: list[str] | None = None,
     local: bool = False,

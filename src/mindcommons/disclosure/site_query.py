@@ -100,7 +100,7 @@ def parse_job(job: dict[str, Any]) -> tuple[list[str], list[list[str]], str, flo
         epsilon = float(job.get("epsilon", 1.0))
     except (TypeError, ValueError):
         raise PolicyError("refused: epsilon must be a number") from None
-    project = str(job.get("project", "default") or "default")
+    project = str(job.get("project", "local") or "local")
     if not PROJECT_RE.match(project):
         raise PolicyError("refused: project names use letters, digits, '.', '_', '-'")
     return by, levels, statistic, epsilon, project
