@@ -286,3 +286,16 @@ def test_lora_backend_loads_adapter_like_any_model(adapter: Path) -> None:
     _register_commands()
     shown = CliRunner().invoke(app, ["lora", "show", str(adapter)])
     assert shown.exit_code == 0 and '"kind": "lora-adapter"' in shown.output
+    bad = CliRunner().invoke(app, ["lora", "train", "--home", str(other), "--rank", "0"])
+    assert isinstance(bad.exception, ConfigError) and "rank 0" in str(bad.exception)
+
+
+def test_train_names_what_is_missing(tmp_path: Path) -> None:
+    from mindcommons.lora.api import lora_params, train_local
+
+    with pytest.raises(ConfigError, match="rank 0"):
+        lora_params(rank=0)
+    with pytest.raises(ConfigError, match="at least one site"):
+        train_local(load_settings(tmp_path), [], lora_params())
+    with pytest.raises(ConfigError, match="no folder"):
+        train_local(load_settings(tmp_path), ["site-z"], lora_params())
