@@ -319,6 +319,7 @@ def run_training(
     patience = max(1, int(params.get("patience", 3)))
     metric = str(params.get("stop_metric", "macro_f1" if isinstance(trainer, ArtifactWriter)
                             else "loss"))  # fmt: skip
+    # a metric the validation never reports falls back to the loss (always reported)
     dp = dict(params.get("dp") or {})
     if dp:
         steps = int(dp.get("steps", 10))
@@ -329,6 +330,8 @@ def run_training(
     summary: dict[str, Any] = {"trainer": trainer.name, "rounds_max": rounds,
                                "strategy": params.get("strategy", "fedavg"),
                                "mu": float(params.get("mu", 0.0)), "history": []}  # fmt: skip
+
+    summary["stop_metric_requested"] = metric
 
     def left() -> float:
         return max(5.0, deadline - time.perf_counter())
@@ -368,6 +371,8 @@ def run_training(
         for site, reason in failed.items():
             outcome.missing[site] = f"round {r}: {reason}"
         val = _validation(trainer, replies, params)
+        if val and metric not in val:
+            metric = "loss"
         fitted = [(p["__weights__"], int(p.get("n_examples", 0))) for p in replies.values()
                   if "__weights__" in p and int(p.get("n_examples", 0)) > 0]  # fmt: skip
         entry: dict[str, Any] = {"round": r, "validation_of_round": r - 1, "validation": val,

@@ -256,6 +256,9 @@ class MeasureTrainer:
                 out[f"{o.key}.{name}"] = value
             heads_.append(m.get("f1", m["macro_f1"]) if o.labels == ("0", "1") else m["macro_f1"])
         out["macro_f1"] = float(np.mean(heads_)) if heads_ else 0.0
+        for name in ("weighted_f1", "accuracy"):  # the kind's headline numbers, as scores.py
+            values = [out[f"{o.key}.{name}"] for o in kind.outputs]
+            out[name] = float(np.mean(values)) if values else 0.0
         return out
 
     def save_artifact(
