@@ -168,3 +168,10 @@ def test_month_day_with_a_dash_needs_a_date_word_and_relations_have_variants() -
     assert found.get("3-14") == "DATE"
     assert not any(k in found for k in ("60-80", "2-4"))
     assert _covered(text, "Ilse Brandvold")
+
+
+def test_pain_scores_and_pressure_settings_are_not_dates() -> None:
+    text = "Pt c/o 4/10 pain. On weaning trial 5/5, tolerated. Seen 5/10 by team."
+    found = _found(text)
+    assert "4/10" not in found and "5/5" not in found
+    assert found.get("5/10") == "DATE"

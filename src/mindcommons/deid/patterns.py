@@ -142,7 +142,20 @@ def _vetoed(lang: str, text: str, start: int, end: int) -> bool:
     proper = den.isdigit() and num.isdigit() and int(num) < int(den) <= 8
     if proper and re.search(r"(?<![\dx/.:-])(?<!x\s)\d\s\Z", pre, re.I):  # "1 1/2 hrs"
         return True
+    if den == "10" and num.isdigit() and int(num) <= 10 and _PAIN.search(pre + " " + post):
+        return True  # "c/o 4/10 pain", "CP 8/10": a pain score
+    if num == den and _VENT.search(pre):
+        return True  # "weaning trial 5/5", "CPAP .5% 5/5": pressure settings
     return bool(before.search(pre) or after.search(post))
+
+
+_PAIN = re.compile(
+    r"\b(?:pain|cp|c/o|discomfort|ache|aching|rating|rates|rated|scale|score)\b", re.I
+)
+_VENT = re.compile(
+    r"\b(?:cpap|bipap|peep|ps|psv|ips|ipap|epap|simv|imv|vent|trial|trials|wean|weaning|settings?|mode)\b",
+    re.I,
+)
 
 
 def _range_like(value: str) -> bool:
