@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew")
     ap.add_argument("--dp-epsilon", type=float, default=8.0)
     ap.add_argument("--dp-steps", type=int, default=10, help="DP full-batch steps per round")
+    ap.add_argument("--dp-lr", type=float, default=0.01, help="Adam step size with DP")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default="fedavg,fedprox,dp")
     args = ap.parse_args()
@@ -164,7 +165,7 @@ def main() -> None:
     variants = {
         "fedavg": {**common, "strategy": "fedavg", "mu": 0.0},
         "fedprox": {**common, "strategy": "fedprox", "mu": 0.01},
-        "dp": {**common, "strategy": "fedavg", "mu": 0.0, "lr": 0.01,
+        "dp": {**common, "strategy": "fedavg", "mu": 0.0, "lr": args.dp_lr,
                "dp": {"epsilon": args.dp_epsilon, "delta": 1e-5, "clip": 1.0,
                       "steps": args.dp_steps}},
     }  # fmt: skip
