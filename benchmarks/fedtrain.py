@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew")
     ap.add_argument("--dp-epsilon", type=float, default=8.0)
     ap.add_argument("--dp-steps", type=int, default=10, help="DP full-batch steps per round")
-    ap.add_argument("--dp-lr", type=float, default=0.01, help="Adam step size with DP")
+    ap.add_argument("--dp-lr", type=float, default=0.03, help="Adam step size with DP")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default="fedavg,fedprox,dp")
     args = ap.parse_args()
