@@ -68,7 +68,9 @@ def test_killed_run_resumes_without_recomputing(tmp_path: Path) -> None:
     assert len(ids) == total and len(set(ids)) == total  # nothing scored twice
     assert {i for i in ids[: len(before)]} == before  # the first lines were kept as written
 
-    again = run_suite(["toy"], "embedded", out, limit=LIMIT, n_boot=200, energy=False)
+    again = run_suite(
+        ["toy"], "embedded", out, limit=LIMIT, n_boot=200, energy=False, min_group_n=5
+    )
     assert again.computed == {"toy": 0} and again.resumed == {"toy": total}
     assert len(_sample_lines(out)) == total
 
