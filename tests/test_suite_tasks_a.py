@@ -360,6 +360,8 @@ def test_xling_synthetic_pairs_languages_with_english_baseline() -> None:
         assert {s.baseline for s in group} == {"en"}
         assert len({s.target for s in group}) == 1
     assert sum(s.target == "yes" for s in samples) == 16
+    english = [s.target for s in samples if s.language == "en"]
+    assert english[:6] == ["yes", "no", "no"] * 2  # a question's answers together, true first
     zh = next(s for s in samples if s.language == "zh")
     assert "问题" in zh.messages[0].content
     assert [s.variant for s in XLING.load(None, limit=2)] == ["en", "es"]

@@ -123,7 +123,8 @@ class XlingTask:
             )
 
     def load(self, source: Path | None, *, limit: int | None = None, seed: int = 0) -> list[Sample]:
-        """Every language of each item together (English first); items in a seeded order.
+        """Every language of each item together (English first); questions in a seeded
+        order, each question's candidate answers together (true answer first).
 
         ``limit`` caps the number of samples; use a multiple of the number of languages
         to keep whole items (a smaller remainder keeps English and the next languages).
@@ -168,9 +169,18 @@ def _synthetic() -> list[XLingItem]:
 
 
 def _shuffled(items: list[XLingItem], seed: int) -> list[XLingItem]:
-    order = list(items)
+    """Questions in a seeded order, each with all its candidate answers together (true one
+    first), so any limit that is a multiple of 5 answers keeps the data's 1:4 ratio."""
+    by_question: dict[str, list[XLingItem]] = {}
+    for item in items:
+        by_question.setdefault(item.question_id, []).append(item)
+    order = list(by_question)
     random.Random(f"xling:{seed}").shuffle(order)
-    return order
+    return [
+        item
+        for qid in order
+        for item in sorted(by_question[qid], key=lambda x: (not x.correct, x.row))
+    ]
 
 
 XLING = XlingTask()
