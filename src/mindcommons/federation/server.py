@@ -89,7 +89,10 @@ def finish(settings: Settings, outcome: JobOutcome) -> Path:
     else:
         result["payloads"] = outcome.payloads
     path = out / "result.json"
-    path.write_text(json.dumps(result, indent=2, sort_keys=True), encoding="utf-8")
+    # written whole then renamed: run_job polls for this file and must never read half of it
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
     return path
 
 
