@@ -574,7 +574,7 @@ def test_default_scorer_falls_back_to_the_heuristic_without_a_trained_measurer(
         warnings.simplefilter("always")
         scorer = resolve_scorer(None)
     assert scorer.name == "heuristic"
-    assert any("mindcommons train epitome" in str(w.message) for w in caught)
+    assert any("mindcommons train empathy" in str(w.message) for w in caught)
     with pytest.raises(ConfigError, match="unknown quality scorer"):
         resolve_scorer("nope")
 

@@ -1,7 +1,7 @@
 """Response-quality scorers for the ``counterfactual`` task (pluggable, by name).
 
 - ``epitome`` (the default whenever a trained artifact exists): the EPITOME empathy
-  measurer (``mindcommons.measure.load_measurer("epitome")``) reads (post, response) and
+  measurer (``mindcommons.measure.load_measurer("empathy")``) reads (post, response) and
   gives a distribution over levels 0/1/2 for ER (emotional reactions), IP
   (interpretations) and EX (explorations); each mechanism scores its expected level.
 - ``heuristic`` (the fallback, deterministic, English): each mechanism's level is the
@@ -91,7 +91,7 @@ class _Measurer(Protocol):
 
 def load_epitome_measurer() -> _Measurer:
     """The trained EPITOME measurer; PrerequisiteError (saying how to train it) if absent."""
-    command = "mindcommons train epitome --data /path/to/epitome"
+    command = "mindcommons train empathy --data /path/to/epitome"
     try:
         load_measurer = importlib.import_module("mindcommons.measure").load_measurer
     except (ImportError, AttributeError) as err:
@@ -99,10 +99,10 @@ def load_epitome_measurer() -> _Measurer:
             f"the measurement models are not available ({err}); train with: {command}"
         ) from err
     try:
-        measurer: _Measurer = load_measurer("epitome")
+        measurer: _Measurer = load_measurer("empathy")
     except (PrerequisiteError, ConfigError, InputError, FileNotFoundError) as err:
         raise PrerequisiteError(
-            f"no trained 'epitome' measurer ({err}); train it with: {command}"
+            f"no trained 'empathy' (EPITOME) measurer ({err}); train it with: {command}"
         ) from err
     return measurer
 

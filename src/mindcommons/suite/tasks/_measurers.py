@@ -2,7 +2,7 @@
 
 A measurer is anything with ``predict(inputs) -> [prediction]`` where each prediction has
 ``labels`` (output key -> label) and ``probs`` (output key -> label -> probability):
-``mindcommons.measure.load_measurer`` returns one for a trained artifact ("epitome":
+``mindcommons.measure.load_measurer`` returns one for a trained artifact ("empathy":
 inputs are (seeker post, response) pairs, outputs ER/IP/EX with labels "0"/"1"/"2";
 "thinking-traps": inputs are texts, one output per trap with labels "1"/"0"). A task takes
 a ready measurer (tests, notebooks) or loads one by name on first use; when no trained
