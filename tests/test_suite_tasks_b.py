@@ -602,3 +602,38 @@ def test_each_task_runs_two_samples_with_the_embedded_model(
                 assert primary.value in score.values, (task.name, score)
             else:
                 assert score.label_pred in LABELS, (task.name, generation.text)
+
+
+@pytest.mark.slow
+def test_counterfactual_finds_a_trained_empathy_model_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counterfactual task's default quality scorer is the trained ``empathy`` artifact
+    in the user's home (by name, latest version), and the heuristic only without one."""
+    from mindcommons.measure import MEASURES, Example
+    from mindcommons.measure.train import train_examples
+    from mindcommons.settings import load_settings
+    from mindcommons.suite.tasks._counterfactual_quality import (
+        EpitomeScorer,
+        HeuristicScorer,
+        resolve_scorer,
+    )
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MINDCOMMONS_HOME", str(home))
+    with pytest.warns(UserWarning, match="mindcommons train empathy"):
+        assert isinstance(resolve_scorer(None), HeuristicScorer)
+    replies = {
+        COMPASSION: {"ER": "2", "IP": "0", "EX": "0"},
+        DISMISSAL: {"ER": "0", "IP": "0", "EX": "0"},
+    }
+    examples = [Example((p, r), dict(lv)) for p in TINY_POSTS for r, lv in replies.items()]
+    train_examples(
+        MEASURES.get("empathy"), examples, examples, [], settings=load_settings(home),
+        epochs=20, lr=3e-2, n_boot=10,
+    )  # fmt: skip
+    scorer = resolve_scorer(None)
+    assert isinstance(scorer, EpitomeScorer)
+    warm = scorer.score(TINY_POSTS[0], COMPASSION)
+    cold = scorer.score(TINY_POSTS[0], DISMISSAL)
+    assert warm["ER"] > cold["ER"]
