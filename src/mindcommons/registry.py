@@ -3,7 +3,8 @@ job type, ...) owns one instance and built-ins register through the same door as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from mindcommons.errors import ConfigError
@@ -45,3 +46,12 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._items))
+
+
+def import_providers(modules: Iterable[str]) -> None:
+    """Import the modules that register extensions into a registry (they register on import).
+
+    Called at the end of the module that owns the registry, since providers import it.
+    """
+    for name in modules:
+        importlib.import_module(name)

@@ -21,7 +21,7 @@ from mindcommons.policy import (
     read_site_policy,
     site_secret,
 )
-from mindcommons.registry import Registry
+from mindcommons.registry import Registry, import_providers
 from mindcommons.settings import Settings, load_settings, validate_site_name
 
 PERSON_TABLES = frozenset({"participant", "document", "measure", "signal", "outcome"})
@@ -195,8 +195,7 @@ def _evaluate_job(site: str, settings: Settings, job: dict[str, Any]) -> dict[st
 
 
 # Job types defined in other packages register themselves on import (they import this
-# module for JOB_TYPES, so the imports stay at the end). A provider listed here that is
-# not installed is skipped; one that fails to import is an error.
+# module for JOB_TYPES, so the imports stay at the end).
 JOB_PROVIDERS = (
     "mindcommons.disclosure",
     "mindcommons.suite.site_job",
@@ -205,17 +204,4 @@ JOB_PROVIDERS = (
 )
 
 
-def _load_providers() -> None:
-    import importlib
-    import importlib.util
-
-    for name in JOB_PROVIDERS:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # its parent package is absent
-            found = False
-        if found:
-            importlib.import_module(name)
-
-
-_load_providers()
+import_providers(JOB_PROVIDERS)

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from mindcommons.errors import ConfigError
 from mindcommons.models.base import GenerateConfig, Generation, Message, ModelBackend, Usage
 from mindcommons.models.embedded import embedded_model_path
-from mindcommons.registry import Registry
+from mindcommons.registry import Registry, import_providers
 
 __all__ = [
     "BACKENDS",
@@ -65,22 +65,9 @@ def load_model(spec: str = "embedded", **options: Any) -> ModelBackend:
         raise ConfigError(f"bad option for model backend '{kind}': {err}") from err
 
 
-# Backends defined in other modules register themselves in BACKENDS on import; a provider
-# not installed is skipped (the imports stay at the end: they import BACKENDS from here).
+# Backends defined in other modules register themselves in BACKENDS on import (the
+# imports stay at the end: they import BACKENDS from here).
 BACKEND_PROVIDERS = ("mindcommons.models.replay", "mindcommons.lora.backend")
 
 
-def _load_providers() -> None:
-    import importlib
-    import importlib.util
-
-    for name in BACKEND_PROVIDERS:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            importlib.import_module(name)
-
-
-_load_providers()
+import_providers(BACKEND_PROVIDERS)

@@ -8,7 +8,7 @@ skipped, one that fails to import is an error). The runner, metrics and report c
 
 from __future__ import annotations
 
-from mindcommons.registry import Registry
+from mindcommons.registry import Registry, import_providers
 from mindcommons.suite.base import Aggregate, AuditTask, Sample, Score
 
 SUITE_TASKS: Registry[AuditTask] = Registry("audit task")
@@ -29,17 +29,4 @@ TASK_PROVIDERS = (
 )
 
 
-def _load_providers() -> None:
-    import importlib
-    import importlib.util
-
-    for name in TASK_PROVIDERS:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # its parent package is absent
-            found = False
-        if found:
-            importlib.import_module(name)
-
-
-_load_providers()
+import_providers(TASK_PROVIDERS)
