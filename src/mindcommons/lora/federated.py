@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mindcommons.errors import ConfigError, PolicyError
 from mindcommons.federation.training import TRAINERS, FitResult, Weights
+from mindcommons.federation.training import fedavg as training_fedavg
 from mindcommons.lora.data import Example, Split, site_examples
 from mindcommons.lora.layout import LoraSpec, gguf_shape
 from mindcommons.settings import Settings
@@ -160,17 +159,12 @@ TRAINERS.add("lora", LoraTrainer())
 
 
 def fedavg(results: Sequence[tuple[Weights, int]]) -> Weights:
-    """Average of adapters weighted by examples: each matrix (A and B) separately."""
-    total = sum(n for _, n in results)
-    if not results or total <= 0:
-        raise ConfigError("no site returned an adapter trained on any example")
-    out: Weights = []
-    for mats in zip(*(w for w, _ in results), strict=True):
-        acc = np.zeros(mats[0].shape, dtype=np.float64)
-        for arr, (_, n) in zip(mats, results, strict=True):
-            acc += np.asarray(arr, dtype=np.float64) * n
-        out.append((acc / total).astype(np.float32))
-    return out
+    """Average of adapters weighted by examples, each matrix (A and B) separately: the
+    coordinator's own ``federation.training.fedavg``, with the adapter's error."""
+    try:
+        return training_fedavg(list(results))
+    except ValueError as err:
+        raise ConfigError("no site returned an adapter trained on any example") from err
 
 
 @dataclass
