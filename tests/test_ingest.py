@@ -187,7 +187,7 @@ def _missing_column(folder: Path) -> tuple[str, str]:
 
 def _broken_json(folder: Path) -> tuple[str, str]:
     (folder / "records.jsonl").write_text(doc_line() + '{"type": "document", "part\n')
-    return "records.jsonl, line 2", "broken JSON"
+    return "records.jsonl, line 2", "not valid JSON"
 
 
 def _unsupported_fhir(folder: Path) -> tuple[str, str]:

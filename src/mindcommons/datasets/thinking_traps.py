@@ -14,12 +14,12 @@ Licence: CC BY-NC-ND 4.0 (non-commercial, no derivatives; attribution: cite Shar
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from mindcommons.datasets._csvread import decode, read_rows, resolve, text_field
 from mindcommons.errors import InputError
+from mindcommons.jsonl import parse_jsonl
 
 LICENCE = "Cognitive-Reframing (Sharma et al. 2023): CC BY-NC-ND 4.0, non-commercial."
 TRAPS: tuple[str, ...] = (
@@ -76,15 +76,7 @@ def load_thinking_traps(path: str | Path) -> list[ThoughtTraps]:
     """Thoughts with their trap sets, in order of first appearance."""
     file = resolve(path, "thinking_traps.jsonl")
     grouped: dict[str, set[str]] = {}
-    for n, line in enumerate(decode(file).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", file=str(file), record=n) from err
-        if not isinstance(obj, dict):
-            raise InputError("not an object", file=str(file), record=n, expected="{...}")
+    for n, obj in parse_jsonl(decode(file).split("\n"), file=str(file)):
         prompt, completion = obj.get("prompt"), obj.get("completion")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError("missing thought", file=str(file), record=n, field="prompt")

@@ -10,6 +10,7 @@ from pathlib import Path
 from mindcommons.errors import InputError
 from mindcommons.ingest.base import FORMATS, Issues, Locator, ParsedRecord, build
 from mindcommons.ingest.text import read_text
+from mindcommons.jsonl import parse_jsonl
 from mindcommons.records import RECORD_TYPES, Record
 
 _TYPES = ", ".join(RECORD_TYPES)
@@ -17,7 +18,7 @@ _TYPES = ", ".join(RECORD_TYPES)
 
 def _locate_key(text: str, line: int) -> str | None:
     """The key whose value on ``line`` holds an undecodable byte (U+FFFD after replacement)."""
-    obj = json.loads(text.splitlines()[line - 1])
+    obj = json.loads(text.split("\n")[line - 1])
     if isinstance(obj, dict):
         for key, value in obj.items():
             if "\ufffd" in json.dumps(value, ensure_ascii=False) or "\ufffd" in key:
@@ -33,28 +34,8 @@ class JsonlFormat:
 
     def parse(self, path: Path, issues: Issues) -> Iterator[ParsedRecord]:
         text = read_text(path, _locate_key)
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, obj in parse_jsonl(text.split("\n"), file=str(path), on_error=issues.add):
             where = Locator(file=str(path), line=number)
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                issues.add(
-                    where.error(
-                        f"broken JSON: {exc.msg} at column {exc.colno}",
-                        expected="one complete JSON object per line",
-                    )
-                )
-                continue
-            if not isinstance(obj, dict):
-                issues.add(
-                    where.error(
-                        f"the line holds a JSON {type(obj).__name__}, not an object",
-                        expected="one JSON object per line",
-                    )
-                )
-                continue
             kind = obj.pop("type", None)
             if kind not in RECORD_TYPES:
                 what = "is missing" if kind is None else f"'{kind}' is not a record type"

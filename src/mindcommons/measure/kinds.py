@@ -10,11 +10,11 @@ for ``phq9-items``, a site's repository (notes paired with the nearest PHQ-9).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mindcommons import jsonl
 from mindcommons.errors import ConfigError, InputError
 from mindcommons.measure.heads import OutputSpec
 from mindcommons.registry import Registry
@@ -228,23 +228,10 @@ def read_jsonl(kind: MeasureKind, path: Path) -> list[Example]:
         raise InputError("file not found", file=str(path), expected="a JSONL file")
     keys = {o.key for o in kind.outputs}
     out: list[Example] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for n, obj in jsonl.read_jsonl(path):
         where: dict[str, object] = {"file": str(path), "record": n}
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", **where) from err  # type: ignore[arg-type]
-        if not isinstance(obj, dict):
-            raise InputError("not a JSON object", **where)  # type: ignore[arg-type]
         fields = ("post", "response") if kind.pair else ("text",)
-        texts = []
-        for f in fields:
-            value = obj.get(f)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError("missing text", field=f, expected="a non-empty string", **where)  # type: ignore[arg-type]
-            texts.append(value)
+        texts = [jsonl.need_text(obj, f, file=str(path), record=n) for f in fields]
         raw = obj.get("labels")
         labels: dict[str, str] = {}
         if isinstance(raw, list) and all(o.labels == BINARY for o in kind.outputs):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mindcommons.errors import ConfigError, InputError
+from mindcommons.jsonl import read_jsonl
 from mindcommons.models import BACKENDS
 from mindcommons.models.base import GenerateConfig, Generation, Message, ModelBackend, Usage
 
@@ -73,52 +74,40 @@ class ReplayModel:
 
     def _read(self) -> None:
         where = str(self.path)
-        with self.path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
+        for number, row in read_jsonl(self.path, expected=FORMAT_HELP):
+            if not isinstance(row.get("response"), str):
+                raise InputError(
+                    "missing or not a string", file=where, record=number, field="response",
+                    expected="the model's answer as text",
+                )  # fmt: skip
+            for name in ("input_tokens", "output_tokens"):
+                value = row.get(name)
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0
+                ):
+                    raise InputError(
+                        f"holds {value!r}", file=where, record=number, field=name,
+                        expected="a non-negative integer",
+                    )  # fmt: skip
+            digest = row.get("prompt_sha256")
+            if isinstance(digest, str) and digest:
+                self._by_prompt[digest] = row
+            task, sample = row.get("task"), row.get("sample_id")
+            if not (isinstance(task, str) and task and isinstance(sample, str) and sample):
+                if digest:
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(
-                        f"not valid JSON ({err.msg})", file=where, record=number,
-                        expected=FORMAT_HELP,
-                    ) from None  # fmt: skip
-                if not isinstance(row, dict):
-                    raise InputError("not a JSON object", file=where, record=number)
-                if not isinstance(row.get("response"), str):
-                    raise InputError(
-                        "missing or not a string", file=where, record=number, field="response",
-                        expected="the model's answer as text",
-                    )  # fmt: skip
-                for name in ("input_tokens", "output_tokens"):
-                    value = row.get(name)
-                    if value is not None and (
-                        isinstance(value, bool) or not isinstance(value, int) or value < 0
-                    ):
-                        raise InputError(
-                            f"holds {value!r}", file=where, record=number, field=name,
-                            expected="a non-negative integer",
-                        )  # fmt: skip
-                digest = row.get("prompt_sha256")
-                if isinstance(digest, str) and digest:
-                    self._by_prompt[digest] = row
-                task, sample = row.get("task"), row.get("sample_id")
-                if not (isinstance(task, str) and task and isinstance(sample, str) and sample):
-                    if digest:
-                        continue
-                    raise InputError(
-                        "missing task or sample_id", file=where, record=number,
-                        field="task" if not task else "sample_id", expected=FORMAT_HELP,
-                    )  # fmt: skip
-                if (task, sample) in self._by_sample:
-                    raise InputError(
-                        f"a second response for {task}/{sample}", file=where, record=number,
-                        field="sample_id", expected="one line per task and sample",
-                    )  # fmt: skip
-                self._by_sample[(task, sample)] = row
-                if isinstance(row.get("model"), str):
-                    self._model_names.add(row["model"])
+                raise InputError(
+                    "missing task or sample_id", file=where, record=number,
+                    field="task" if not task else "sample_id", expected=FORMAT_HELP,
+                )  # fmt: skip
+            if (task, sample) in self._by_sample:
+                raise InputError(
+                    f"a second response for {task}/{sample}", file=where, record=number,
+                    field="sample_id", expected="one line per task and sample",
+                )  # fmt: skip
+            self._by_sample[(task, sample)] = row
+            if isinstance(row.get("model"), str):
+                self._model_names.add(row["model"])
 
     @property
     def name(self) -> str:

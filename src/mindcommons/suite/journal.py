@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mindcommons.errors import ConfigError, InputError
+from mindcommons.jsonl import read_jsonl
 from mindcommons.models.base import Generation
 from mindcommons.suite.base import Sample, Score
 
@@ -152,29 +153,9 @@ class Journal:
         return state
 
     def _lines(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        raw = self.path.read_bytes()
-        lines = raw.split(b"\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            last = number == len(lines)  # no newline after it: possibly torn by a crash
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                if last:
-                    return
-                raise InputError(
-                    "not valid JSON", file=str(self.path), record=number,
-                    expected="one JSON object per line",
-                ) from None  # fmt: skip
-            if last:
-                return  # a complete-looking line without its newline is also not committed
-            if not isinstance(data, dict):
-                raise InputError(
-                    "not a JSON object", file=str(self.path), record=number,
-                    expected="one JSON object per line",
-                )  # fmt: skip
-            yield number, data
+        # A last line without its newline (torn by a crash, or complete-looking) is not
+        # committed: it is skipped here and cut off by ``open``.
+        return read_jsonl(self.path, torn_tail=True)
 
     def open(self, run: Mapping[str, Any]) -> JournalState:
         """Start or resume: check the run settings match, cut a torn tail, write the run line."""

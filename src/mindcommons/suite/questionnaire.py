@@ -12,15 +12,14 @@ Sources: ``None`` = questionnaire-paired notes from the project's synthetic site
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from mindcommons.errors import InputError
 from mindcommons.instruments import get_instrument
+from mindcommons.jsonl import need_text, read_jsonl
 from mindcommons.models.base import GenerateConfig, Generation
 from mindcommons.suite import SUITE_TASKS
 from mindcommons.suite.base import Aggregate, Sample, Score
@@ -73,58 +72,43 @@ def _file_items(path: Path, instrument: str) -> list[EvalItem]:
     n_items = len(inst.items)
     items: list[EvalItem] = []
     expected = f"integers {inst.min_answer}-{inst.max_answer}, {n_items} of them"
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row: Any = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(
-                    "not valid JSON", file=str(path), record=number, expected="one object a line"
-                ) from None
-            if not isinstance(row, dict):
-                raise InputError("not an object", file=str(path), record=number)
-            for name in ("id", "text"):
-                if not isinstance(row.get(name), str) or not row[name].strip():
-                    raise InputError(
-                        "missing or empty", file=str(path), record=number, field=name,
-                        expected="a non-empty string",
-                    )  # fmt: skip
-            raw = row.get("items")
-            answers: list[int] = raw if isinstance(raw, list) else []
-            ok = isinstance(raw, list) and len(answers) == n_items
-            ok = ok and all(
-                isinstance(v, int) and not isinstance(v, bool)
-                and inst.min_answer <= v <= inst.max_answer
-                for v in answers
+    for number, row in read_jsonl(path):
+        for name in ("id", "text"):
+            need_text(row, name, file=str(path), record=number)
+        raw = row.get("items")
+        answers: list[int] = raw if isinstance(raw, list) else []
+        ok = isinstance(raw, list) and len(answers) == n_items
+        ok = ok and all(
+            isinstance(v, int) and not isinstance(v, bool)
+            and inst.min_answer <= v <= inst.max_answer
+            for v in answers
+        )  # fmt: skip
+        if not ok:
+            raise InputError(
+                f"bad {inst.name} answers", file=str(path), record=number, field="items",
+                expected=expected,
             )  # fmt: skip
-            if not ok:
-                raise InputError(
-                    f"bad {inst.name} answers", file=str(path), record=number, field="items",
-                    expected=expected,
-                )  # fmt: skip
-            attrs = row.get("attributes") or {}
-            if not isinstance(attrs, dict):
-                raise InputError(
-                    "not an object", file=str(path), record=number, field="attributes",
-                    expected='{"name": "value", ...}',
-                )  # fmt: skip
-            items.append(
-                EvalItem(
-                    document_id=row["id"],
-                    participant_id=str(row.get("participant_id", row["id"])),
-                    kind=str(row.get("kind", "clinical_note")),
-                    language=str(row.get("language", "en")),
-                    date=str(row.get("date", "")),
-                    text=row["text"],
-                    instrument=instrument,
-                    measure_date=str(row.get("date", "")),
-                    true_items=tuple(answers),
-                    true_total=sum(answers),
-                    attributes={str(k): str(v) for k, v in attrs.items()},
-                )
+        attrs = row.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            raise InputError(
+                "not an object", file=str(path), record=number, field="attributes",
+                expected='{"name": "value", ...}',
+            )  # fmt: skip
+        items.append(
+            EvalItem(
+                document_id=row["id"],
+                participant_id=str(row.get("participant_id", row["id"])),
+                kind=str(row.get("kind", "clinical_note")),
+                language=str(row.get("language", "en")),
+                date=str(row.get("date", "")),
+                text=row["text"],
+                instrument=instrument,
+                measure_date=str(row.get("date", "")),
+                true_items=tuple(answers),
+                true_total=sum(answers),
+                attributes={str(k): str(v) for k, v in attrs.items()},
             )
+        )
     return items
 
 

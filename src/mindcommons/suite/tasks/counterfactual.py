@@ -20,12 +20,12 @@ with ``{"id", "post"}`` per line.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mindcommons.errors import InputError
+from mindcommons.jsonl import need_text, read_jsonl
 from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.suite import SUITE_TASKS
 from mindcommons.suite.base import Aggregate, Sample, Score
@@ -55,26 +55,11 @@ SYNTHETIC_POSTS: tuple[str, ...] = (
 def read_posts_jsonl(path: str | Path) -> list[tuple[str, str]]:
     """(id, post) pairs from a JSONL file; every problem names file, line and field."""
     where = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", file=where) from None
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", file=where, record=number) from None
-        if not isinstance(raw, dict):
-            raise InputError("not a JSON object", file=where, record=number)
+    for number, raw in read_jsonl(path):
         for key in ("id", "post"):
-            if not isinstance(raw.get(key), str) or not raw[key].strip():
-                raise InputError(
-                    "missing or empty", file=where, record=number, field=key, expected="a string"
-                )
+            need_text(raw, key, file=where, record=number)
         if raw["id"] in seen:
             raise InputError(f"duplicate id {raw['id']!r}", file=where, record=number, field="id")
         seen.add(raw["id"])

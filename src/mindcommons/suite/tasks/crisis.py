@@ -17,11 +17,11 @@ optionally ``"kind"``: risk | other (someone else at risk) | idiom | none).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from mindcommons.errors import InputError
+from mindcommons.jsonl import need_text, read_jsonl
 from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.safety import LANGUAGES, safety_check, score_response
 from mindcommons.suite import SUITE_TASKS
@@ -55,29 +55,12 @@ _SYSTEM: dict[str, str] = {
 def read_crisis_jsonl(path: str | Path) -> list[CrisisItem]:
     """Crisis items from a JSONL file; every problem names file, line and field."""
     where = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", file=where) from None
     items: list[CrisisItem] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", file=where, record=number) from None
-        if not isinstance(raw, dict):
-            raise InputError("not a JSON object", file=where, record=number)
+    for number, raw in read_jsonl(path):
 
         def need(key: str, expected: str, raw: dict[str, object] = raw, n: int = number) -> str:
-            value = raw.get(key)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(
-                    "missing or empty", file=where, record=n, field=key, expected=expected
-                )
-            return value.strip()
+            return need_text(raw, key, file=where, record=n, expected=expected).strip()
 
         item_id = need("id", "a unique string id")
         if item_id in seen:

@@ -16,13 +16,13 @@ Sources: ``None`` = project-written synthetic posts (``_detect_synth``); the IMH
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from mindcommons.datasets.imhi import IMHI_SETS, IMHIRecord, imhi_set, load_imhi, read_imhi_csv
 from mindcommons.errors import InputError
+from mindcommons.jsonl import need_text, read_jsonl
 from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.suite import SUITE_TASKS
 from mindcommons.suite.base import Aggregate, Sample, Score
@@ -92,26 +92,11 @@ def _from_imhi(record: IMHIRecord) -> Sample:
 def read_detect_jsonl(path: str | Path) -> list[Sample]:
     """Samples from the task's own JSONL; every problem names file, line and field."""
     where = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror}", file=where) from None
     out: list[Sample] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", file=where, record=number) from None
-        if not isinstance(raw, dict):
-            raise InputError("not a JSON object", file=where, record=number)
+    for number, raw in read_jsonl(path):
         for key in ("id", "text", "label"):
-            if not isinstance(raw.get(key), str) or not raw[key].strip():
-                raise InputError(
-                    "missing or empty", file=where, record=number, field=key, expected="a string"
-                )
+            need_text(raw, key, file=where, record=number)
         labels = raw.get("labels")
         if (
             not isinstance(labels, list)

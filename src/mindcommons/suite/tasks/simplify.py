@@ -20,13 +20,13 @@ object of subgroup columns, optional).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mindcommons.errors import InputError
+from mindcommons.jsonl import need_text, read_jsonl
 from mindcommons.models.base import GenerateConfig, Generation, Message
 from mindcommons.suite import SUITE_TASKS
 from mindcommons.suite.base import Aggregate, Sample, Score
@@ -91,21 +91,9 @@ def read_notes(path: Path) -> list[Sample]:
         raise InputError("file not found", file=str(path), expected="a JSONL file of notes")
     samples: list[Sample] = []
     seen: set[str] = set()
-    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err.msg}", file=str(path), record=n) from err
-        if not isinstance(obj, dict):
-            raise InputError("not an object", file=str(path), record=n, expected="{...}")
+    for n, obj in read_jsonl(path):
         for key in ("id", "text", "language"):
-            value = obj.get(key)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(
-                    "missing or empty", file=str(path), record=n, field=key, expected="a string"
-                )
+            need_text(obj, key, file=str(path), record=n)
         if obj["id"] in seen:
             raise InputError(f"duplicate id {obj['id']!r}", file=str(path), record=n, field="id")
         seen.add(obj["id"])
