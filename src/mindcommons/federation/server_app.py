@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from mindcommons.errors import ConfigError
 from mindcommons.federation.launcher import node_cache_path
 from mindcommons.federation.server import JobOutcome, finish, job_from_config
 from mindcommons.settings import load_settings
@@ -22,13 +24,28 @@ def _dump(path: str, kind: str, msg: Message) -> None:
     """Append everything a reply carried to the debug dump (used by the privacy test)."""
     if not path:
         return
-    entry: dict[str, Any] = {"kind": kind, "src": msg.metadata.src_node_id}
+    entry: dict[str, Any] = {"kind": kind, "src": msg.metadata.src_node_id,
+                             "dst": msg.metadata.dst_node_id}  # fmt: skip
     if msg.has_error():
         entry["error"] = {"code": msg.error.code, "reason": msg.error.reason}
     else:
         entry["content"] = {name: dict(rec) for name, rec in msg.content.items()}
     with Path(path).open("a", encoding="utf-8") as out:
-        out.write(json.dumps(entry, default=repr) + "\n")
+        out.write(json.dumps(entry, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of record values: bytes and arrays as base64 (the dump shows everything)."""
+    import base64
+
+    from flwr.app import Array
+
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, Array):
+        return {"dtype": value.dtype, "shape": list(value.shape),
+                "b64": base64.b64encode(value.data).decode()}  # fmt: skip
+    return repr(value)
 
 
 def _short(reason: str | None) -> str:
@@ -146,15 +163,23 @@ def _send_round(
     timeout: float,
     dump: str,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, float]]:
-    """One message to every chosen site; returns (site -> payload, site -> reason, bytes)."""
-    from mindcommons.federation.training import split_weights, weights_to_config
+    """One message to every chosen site; returns (site -> payload, site -> reason, bytes).
+
+    The global weights go out, and each site's weights come back, as an ``ArrayRecord``
+    (``weights``); replies of older sites with ``weights.*`` number fields still work.
+    """
+    from mindcommons.federation.training import (
+        split_weights,
+        weights_from_arrays,
+        weights_to_arrays,
+    )
 
     body: dict[str, Any] = {**job, "params": json.dumps(params, sort_keys=True)}
-    if weights is not None:  # the global weights travel in the job's own record (float32)
-        body.update(weights_to_config(weights))
     msgs = []
     for node in chosen:
         content = RecordDict({"job": ConfigRecord(dict(body))})
+        if weights is not None:
+            content["weights"] = weights_to_arrays(weights)
         msgs.append(Message(content, dst_node_id=node, message_type="query.job",
                             ttl=timeout + 60.0))  # fmt: skip
     sent = sum(_nbytes(m.content) for m in msgs)
@@ -179,6 +204,8 @@ def _send_round(
             dict(reply.content["metrics"]) if "metrics" in reply.content else {}
         )
         returned, payload = split_weights(payload)
+        if "weights" in reply.content:
+            returned = weights_from_arrays(reply.content["weights"])
         if returned:
             payload["__weights__"] = returned
         payload["__seconds__"] = float(str(meta.get("seconds", 0.0)))
@@ -195,9 +222,13 @@ def _nbytes(content: RecordDict) -> int:
     (Flower's own ``count_bytes`` rejects list values in a ``ConfigRecord``.)
     """
 
+    from flwr.app import Array
+
     def size(value: Any) -> int:
         if isinstance(value, bytes):
             return len(value)
+        if isinstance(value, Array):
+            return len(value.data)
         if isinstance(value, str):
             return len(value.encode())
         if isinstance(value, list):
@@ -242,11 +273,23 @@ Send = Callable[[dict[int, str], dict[str, Any], "list[Any] | None", float], Rou
 
 
 def flower_send(grid: Grid, job: dict[str, Any], dump: str) -> Send:
-    """Rounds travel as Flower messages to the chosen SuperNodes."""
+    """Rounds travel as Flower messages to the chosen SuperNodes.
+
+    With ``params["secure_aggregation"]`` the fit rounds run Flower's SecAgg+ protocol
+    (``federation.secagg``); describe and evaluate rounds carry no site weights and stay
+    one plain message per site.
+    """
+    from mindcommons.federation.secagg import secagg_settings, secure_round
 
     def send(
         chosen: dict[int, str], params: dict[str, Any], weights: list[Any] | None, timeout: float
     ) -> RoundReplies:
+        secure = secagg_settings(params)
+        if secure is not None and params.get("phase") == "fit" and weights is not None:
+            body = {**job, "params": json.dumps(params, sort_keys=True)}
+            return secure_round(grid, chosen, body, weights, secure, timeout,
+                                lambda kind, msg: _dump(dump, kind, msg),
+                                server_round=int(params.get("round", 1)))  # fmt: skip
         return _send_round(grid, chosen, job, params, weights, timeout, dump)
 
     return send
@@ -258,12 +301,18 @@ def local_send(settings: Any, job: dict[str, Any]) -> Send:
     Same site code, policy and numbers-only check as the federation, without Flower's
     transport; used by benchmarks to compare many rounds quickly.
     """
+    from mindcommons.federation.secagg import PARAM, secagg_settings
     from mindcommons.federation.site import run_site_job
     from mindcommons.federation.training import split_weights, weights_to_config
 
     def send(
         chosen: dict[int, str], params: dict[str, Any], weights: list[Any] | None, timeout: float
     ) -> RoundReplies:
+        if secagg_settings(params) is not None:
+            raise ConfigError(
+                f"training params '{PARAM}' needs the Flower transport (a running "
+                "federation); the in-process rounds would see every site's weights"
+            )
         body: dict[str, Any] = {**job, "params": json.dumps(params, sort_keys=True)}
         if weights is not None:
             body.update(weights_to_config(weights))
@@ -307,6 +356,13 @@ def run_training(
     for ``patience`` rounds; the best weights are kept and saved by the Trainer.
     """
     import mindcommons.federation.site  # noqa: F401  (registers the job providers' trainers)
+    from mindcommons.federation.secagg import (
+        AGGREGATE_KEY,
+        PARAM,
+        describe_summary,
+        secagg_settings,
+        settings_param,
+    )
     from mindcommons.federation.server import job_params
     from mindcommons.federation.training import TRAINERS, ArtifactWriter, fedavg
     from mindcommons.measure.privacy import epsilon_for, noise_for
@@ -332,6 +388,7 @@ def run_training(
                                "mu": float(params.get("mu", 0.0)), "history": []}  # fmt: skip
 
     summary["stop_metric_requested"] = metric
+    secure = secagg_settings(params)
 
     def left() -> float:
         return max(5.0, deadline - time.perf_counter())
@@ -356,6 +413,13 @@ def run_training(
     if not active:
         summary["stopped"] = "no site can train"
         return summary
+    if secure is not None:  # weights: n_examples / max_weight <= 1 keeps updates in range
+        if secure.max_weight <= 0:
+            n_train = [float(site_counts[s].get("n_train", 0)) for s in active.values()]
+            total = sum(n_train) if all(n > 0 for n in n_train) else 0.0
+            secure = replace(secure, max_weight=total or 1000.0)
+        params[PARAM] = settings_param(secure)
+        summary["secure_aggregation"] = describe_summary(secure, len(active))
 
     weights = trainer.initial_weights(params)
     best: dict[str, float] | None = None
@@ -375,25 +439,28 @@ def run_training(
             metric = "loss"
         fitted = [(p["__weights__"], int(p.get("n_examples", 0))) for p in replies.values()
                   if "__weights__" in p and int(p.get("n_examples", 0)) > 0]  # fmt: skip
+        secured = [p[AGGREGATE_KEY] for p in replies.values() if AGGREGATE_KEY in p]
         entry: dict[str, Any] = {"round": r, "validation_of_round": r - 1, "validation": val,
                                  "sites": sorted(replies), **traffic}  # fmt: skip
         if _better(metric, val, best):
             best, best_weights, best_round, since = val, weights, r - 1, 0
         elif val:
             since += 1
-        if not fitted:
+        if not fitted and not secured:
             entry["seconds"] = round(time.perf_counter() - t0, 3)
             summary["history"].append(entry)
             summary["stopped"] = f"round {r}: no site returned weights"
             break
-        weights = fedavg(fitted)
+        # secure aggregation: only the weighted average of the updates reached us
+        weights = secured[0] if secured else fedavg(fitted)
         if dp:
             dp_steps_done += int(dp["steps"])
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         entry["site_seconds"] = {s: p["__seconds__"] for s, p in replies.items()}
         summary["history"].append(entry)
         print(f"[mindcommons] round {r}: validation {metric} of round {r - 1}: "
-              f"{val.get(metric, float('nan')):.4f} ({len(fitted)} site(s))")  # fmt: skip
+              f"{val.get(metric, float('nan')):.4f} "
+              f"({len(replies) if secured else len(fitted)} site(s))")  # fmt: skip
         if since >= patience:
             summary["stopped"] = f"early stop after round {r} (no improvement in {patience})"
             break

@@ -149,6 +149,35 @@ def weights_from_job(job: Mapping[str, Any]) -> Weights:
     return weights
 
 
+def weights_to_arrays(weights: Weights) -> Any:
+    """Weights as a Flower ``ArrayRecord`` (``weights.<i>``, float32, shape kept).
+
+    Both directions of a plain training round carry weights this way; the ClientApp
+    turns them into the job fields ``weights_from_job`` reads (and a Trainer's returned
+    ``weights.*`` payload fields back into an ``ArrayRecord``).
+    """
+    from flwr.app import Array, ArrayRecord
+
+    return ArrayRecord(
+        array_dict={
+            f"{WEIGHTS_KEY}{i}": Array(np.ascontiguousarray(w, dtype="<f4"))
+            for i, w in enumerate(weights)
+        }
+    )
+
+
+def weights_from_arrays(record: Mapping[str, Any]) -> Weights:
+    """Weights from an ``ArrayRecord`` written by ``weights_to_arrays`` (in index order)."""
+    weights: Weights = []
+    i = 0
+    while f"{WEIGHTS_KEY}{i}" in record:
+        weights.append(np.asarray(record[f"{WEIGHTS_KEY}{i}"].numpy(), dtype=np.float32))
+        i += 1
+    if len(weights) != len(record):
+        raise ValueError(f"weights record holds keys other than {WEIGHTS_KEY}0..{i - 1}")
+    return weights
+
+
 def fedavg(results: list[tuple[Weights, int]]) -> Weights:
     """Average of the sites' weights, weighted by their numbers of examples (FedAvg)."""
     total = sum(n for _, n in results)
