@@ -23,6 +23,7 @@ from mindcommons.errors import ConfigError
 from mindcommons.federation import launcher
 from mindcommons.federation.secagg import (
     SecAggSettings,
+    _reason,
     chacha_prg,
     secagg_settings,
     site_update,
@@ -92,6 +93,10 @@ def test_settings_and_threshold() -> None:
         with pytest.raises(ConfigError, match="secure_aggregation"):
             secagg_settings({"secure_aggregation": bad})
     assert [threshold_for(n) for n in (2, 3, 4, 5)] == [2, 2, 3, 3]
+    # a site's refusal reaches the result without Flower's exception wrapper
+    wrapped = "<class 'mindcommons.errors.PolicyError'>:<'refused: job type 'train' not allowed'>"
+    assert _reason(wrapped) == "refused: job type 'train' not allowed"
+    assert _reason("node went offline") == "node went offline"
 
 
 def test_weights_travel_as_array_records() -> None:

@@ -23,6 +23,7 @@ from mindcommons.errors import ConfigError, PolicyError
 from mindcommons.federation.gate import verified_bundle
 from mindcommons.federation.secagg import harden_flower_secagg, mod_state, site_update
 from mindcommons.federation.training import (
+    WEIGHTS_KEY,
     split_weights,
     weights_from_arrays,
     weights_to_arrays,
@@ -78,9 +79,12 @@ def _job_reply(message: Message, context: Any) -> Message:
     if "weights" in message.content:  # global weights of a training round
         job.update(weights_to_config(weights_from_arrays(message.content["weights"])))
     out = _run(site, home, job)
-    weights, numbers = split_weights(out["payload"])
+    numbers = out["payload"]
+    weights: list[Any] = []
+    if f"{WEIGHTS_KEY}0.shape" in numbers:  # a Trainer's weights: an ArrayRecord (float32)
+        weights, numbers = split_weights(numbers)
     content = RecordDict({"reply": _meta(site, out), "metrics": MetricRecord(numbers)})
-    if weights:  # a Trainer's weights leave as an ArrayRecord (float32), not as numbers
+    if weights:
         content["weights"] = weights_to_arrays(weights)
     return Message(content, reply_to=message)
 

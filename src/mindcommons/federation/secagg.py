@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -233,12 +234,18 @@ class _Grid:
             self._dump("train-secagg", reply)
             node = _origin(reply, msgs)
             if reply.has_error():
-                self.errors[node] = _short(reply.error.reason)
+                self.errors[node] = _reason(_short(reply.error.reason))
                 continue
             self.received += _nbytes(reply.content)
             if "reply" in reply.content:
                 self.replies[node] = reply
         return replies
+
+
+def _reason(text: str) -> str:
+    """A site's refusal as Flower wraps a ClientApp exception, without the wrapper."""
+    match = re.fullmatch(r"<class '[\w.]+'>:<'(.*)'>", text, flags=re.DOTALL)
+    return match.group(1) if match else text
 
 
 def _strategy(fit_ins: Any, nodes: list[int], result: dict[str, Any]) -> Any:
