@@ -117,6 +117,35 @@ def test_in_process_rounds_refuse_secure_aggregation(tmp_path: Path) -> None:
         send({0: "site-a"}, {"secure_aggregation": True, "phase": "fit"}, None, 5.0)
 
 
+def test_a_site_can_require_secure_aggregation(tmp_path: Path) -> None:
+    from mindcommons.federation.secagg import masking, site_job_kind
+    from mindcommons.federation.site import run_site_job
+    from mindcommons.governance import AuditLog
+
+    settings = make_home(tmp_path, {"site-a": 2})
+    site_dir = settings.site_dir("site-a")
+    params = {"trainer": "measure", "kind": KIND, "phase": "fit"}
+    fit = {"job": "train", "run_id": "r", "params": json.dumps(params)}
+    set_allowed_jobs(site_dir, [*DEFAULT_ALLOWED_JOBS, "train"])
+    assert site_job_kind(site_dir, fit) == fit  # plain or secure: the site accepts both
+    set_allowed_jobs(site_dir, [*DEFAULT_ALLOWED_JOBS, "secure-train"])
+    job = site_job_kind(site_dir, fit)
+    assert job["job"] == "secure-train"
+    out = run_site_job("site-a", settings.resolved_home(), job)
+    assert out["status"] == "refused" and "only under secure aggregation" in out["reason"]
+    assert out["payload"] == {}
+    # a coordinator that names the job itself gets the same answer
+    direct = run_site_job("site-a", settings.resolved_home(), {**fit, "job": "secure-train"})
+    assert direct["status"] == "refused" and "not masked" in direct["reason"]
+    plain = run_site_job("site-a", settings.resolved_home(), fit)  # 'train' not allowed
+    assert plain["status"] == "refused"
+    with masking():  # inside the masking handler the job reaches the Trainer (no data here)
+        masked = run_site_job("site-a", settings.resolved_home(), job)
+    assert "only under secure aggregation" not in str(masked["reason"])
+    log = (site_dir / "audit.log.jsonl").read_text("utf-8")
+    assert log.count('"job:secure-train"') >= 2 and AuditLog.for_site(site_dir).verify().ok
+
+
 # ---------------------------------------------------------------- a real federation
 
 
@@ -126,7 +155,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = make_home(root, {s: 3 for s in SITES}, canary_site="site-a")
     for i, site in enumerate(SITES):
         write_train_data(settings, site, 24 + 6 * i, CANARY if site == "site-a" else "")
-        set_allowed_jobs(settings.site_dir(site), [*DEFAULT_ALLOWED_JOBS, "train"])
+        # site-c trains only under secure aggregation
+        kind = "secure-train" if site == "site-c" else "train"
+        set_allowed_jobs(settings.site_dir(site), [*DEFAULT_ALLOWED_JOBS, kind])
     try:
         yield settings
     finally:
@@ -158,6 +189,7 @@ def test_secure_aggregation_equals_fedavg_and_hides_each_site(home: Settings) ->
     from flwr.common.secure_aggregation.secaggplus_constants import Key
 
     from mindcommons.federation.runner import run_job
+    from mindcommons.federation.secagg import masking, site_job_kind
     from mindcommons.federation.site import run_site_job
     from mindcommons.federation.training import split_weights, weights_to_config
     from mindcommons.measure import load_measurer
@@ -199,7 +231,10 @@ def test_secure_aggregation_equals_fedavg_and_hides_each_site(home: Settings) ->
     assert sorted(node_site.values()) == list(SITES) and sorted(jobs) == sorted(node_site)
     fits: dict[str, tuple[list[Any], int]] = {}
     for node, job in jobs.items():
-        out = run_site_job(node_site[node], home.resolved_home(), job)
+        site = node_site[node]
+        with masking():  # as the site's masking handler runs it (site-c requires that)
+            out = run_site_job(site, home.resolved_home(), site_job_kind(home.site_dir(site),
+                                                                         job))  # fmt: skip
         assert out["status"] == "ok", out
         weights, numbers = split_weights(out["payload"])
         fits[node_site[node]] = (weights, int(numbers["n_examples"]))

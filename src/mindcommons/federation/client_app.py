@@ -21,7 +21,13 @@ from flwr.clientapp import ClientApp
 
 from mindcommons.errors import ConfigError, PolicyError
 from mindcommons.federation.gate import verified_bundle
-from mindcommons.federation.secagg import harden_flower_secagg, mod_state, site_update
+from mindcommons.federation.secagg import (
+    harden_flower_secagg,
+    masking,
+    mod_state,
+    site_job_kind,
+    site_update,
+)
 from mindcommons.federation.training import (
     WEIGHTS_KEY,
     split_weights,
@@ -62,9 +68,13 @@ def _ungated(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
 def _run(site: str, home: Path, job: dict[str, Any]) -> dict[str, Any]:
     # imported here: the key-exchange stages of secure aggregation never load the jobs
     from mindcommons.federation.site import run_site_job
+    from mindcommons.settings import load_settings
 
-    gated = verified_bundle() is not None
-    return run_site_job(site, home, job) if gated else _ungated(site, home, job)
+    if verified_bundle() is None:
+        return _ungated(site, home, job)
+    # the site's own allowlist may require secure aggregation for training (secure-train)
+    job = site_job_kind(load_settings(home).site_dir(site), job)
+    return run_site_job(site, home, job)
 
 
 def _meta(site: str, out: dict[str, Any]) -> ConfigRecord:
@@ -119,7 +129,8 @@ def train_secure(message: Message, context: Any) -> Message:
     global_weights = [np.asarray(a, dtype=np.float32)
                       for a in parameters_to_ndarrays(fit_ins.parameters)]  # fmt: skip
     job.update(weights_to_config(global_weights))
-    out = _run(site, home, job)
+    with masking():  # what this fit returns leaves only through secaggplus_mod's mask
+        out = _run(site, home, job)
     if out["status"] != "ok":
         raise PolicyError(str(out["reason"]) or f"{out['status']} at {site}")
     trained, numbers = split_weights(out["payload"])

@@ -28,6 +28,11 @@ both sides, with a ChaCha20 keystream keyed by SHA-256 of the whole seed. A site
 coordinator that disagree on the generator produce an aggregate whose check element is
 not 1, and the round fails instead of training on garbage.
 
+A site can insist on it: with ``secure-train`` instead of ``train`` in its
+``allowed_jobs``, its installed ClientApp runs every training job as ``secure-train``,
+whose ``fit`` phase runs only inside the masking handler; a plain ``fit`` round is refused
+(and audit-logged) whatever the coordinator asks.
+
 Threat model and limits: see ``docs/measurement.md`` (secure aggregation).
 """
 
@@ -38,16 +43,20 @@ import importlib
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mindcommons.errors import ConfigError, PrerequisiteError
+from mindcommons.errors import ConfigError, PolicyError, PrerequisiteError
 
 PARAM = "secure_aggregation"
+SECURE_JOB = "secure-train"  # a site's allowlist entry: training only under secure aggregation
 AGGREGATE_KEY = "__aggregate__"  # in a round's replies: the securely averaged weights
 PRG_NAME = "ChaCha20(key=SHA-256(label || seed))"
 _PRG_LABEL = b"mindcommons-secagg-prg-v1"
@@ -195,6 +204,54 @@ def site_update(
             f"the clipping range {clip:g}; raise params '{PARAM}.clip'"
         )
     return update
+
+
+_MASKING: ContextVar[bool] = ContextVar("mindcommons_secagg_masking", default=False)
+
+
+@contextmanager
+def masking() -> Iterator[None]:
+    """Marks the site's masking handler: what a ``fit`` phase returns here gets masked."""
+    token = _MASKING.set(True)
+    try:
+        yield
+    finally:
+        _MASKING.reset(token)
+
+
+def site_job_kind(site_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
+    """The site's own reading of a training job: ``train`` becomes ``secure-train`` when
+    the site's allowlist holds ``secure-train`` and not ``train``."""
+    from mindcommons.policy import allowed_jobs
+
+    if str(job.get("job", "")) != "train":
+        return job
+    allowed = allowed_jobs(site_dir)
+    return {**job, "job": SECURE_JOB} if SECURE_JOB in allowed and "train" not in allowed else job
+
+
+def secure_train_job(site: str, settings: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """The ``secure-train`` job: ``train``, with its ``fit`` phase only under masking."""
+    from mindcommons.federation.server import job_params
+    from mindcommons.federation.site import JOB_TYPES
+
+    phase = str(job_params(job).get("phase", "fit"))
+    if phase == "fit" and not _MASKING.get():
+        raise PolicyError(
+            f"refused: {site} trains only under secure aggregation ('{SECURE_JOB}' in its "
+            f"allowed_jobs); this fit round was not masked (params '{PARAM}')"
+        )
+    return JOB_TYPES.get("train")(site, settings, {**job, "job": "train"})
+
+
+def register_secure_job() -> None:
+    """Add ``secure-train`` to the site job types (called by ``federation.site``)."""
+    from mindcommons.federation.site import JOB_TYPES
+    from mindcommons.governance.jobcheck import register_job_purpose
+
+    if SECURE_JOB not in JOB_TYPES.names():
+        JOB_TYPES.add(SECURE_JOB, secure_train_job)
+    register_job_purpose(SECURE_JOB, "training")
 
 
 def mod_state(context: Any) -> dict[str, Any]:

@@ -205,3 +205,8 @@ JOB_PROVIDERS = (
 
 
 import_providers(JOB_PROVIDERS)
+
+# ``secure-train``: a site's way to train only under secure aggregation (federation.secagg)
+from mindcommons.federation.secagg import register_secure_job  # noqa: E402
+
+register_secure_job()
