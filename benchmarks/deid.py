@@ -206,7 +206,7 @@ def main() -> None:
         unknown = [lv for lv in levels if lv not in SENSITIVITY_FLOOR]
         if unknown:
             parser.error(f"unknown sensitivity {unknown}; use {','.join(SENSITIVITY_FLOOR)}")
-        by_level = {lv: score(notes, "en", args.misses, lv) for lv in levels}  # type: ignore[arg-type]
+        by_level = {lv: score(notes, "en", args.misses, lv) for lv in levels}
         ours = by_level[levels[0]]
         entry: dict[str, object] = {"mindcommons": ours, "reference": REFERENCE.get(name, {})}
         for lv in levels[1:]:

@@ -181,7 +181,7 @@ def test_redaction_mode() -> None:
     out = deidentify("Call Dr. Smith at 617-555-0142.", language="en", secret=b"", mode="redact")
     assert out.text == "Call Dr. [NAME] at [PHONE]."
     assert out.counts_by_type == {"NAME": 1, "PHONE": 1}
-    assert set(out.detector_versions) == {"name", "pattern", "place", "clue", "repeat"}
+    assert set(out.detector_versions) == {"name", "pattern", "place", "clue", "repeat", "learned"}
 
 
 def _check_json(payload: dict[str, object], text: str) -> None:

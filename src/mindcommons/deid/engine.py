@@ -9,6 +9,7 @@ from typing import Literal
 
 from mindcommons.deid.clues import clue_spans
 from mindcommons.deid.context import name_spans, place_spans
+from mindcommons.deid.learned import learned_step, load_model
 from mindcommons.deid.patterns import regex_spans
 from mindcommons.deid.repeats import repeat_spans
 from mindcommons.deid.resources import data_version, rules
@@ -38,11 +39,15 @@ DETECTORS.add("place", Detector("place", "1", place_spans))
 DETECTORS.add("clue", Detector("clue", "1", clue_spans))
 
 
+_STEPS = ("repeat", "learned")  # run after the detectors, on their output
+
+
 def detector_versions() -> dict[str, str]:
     """Detector name -> version@data-hash, stored with every de-identified document."""
     data = data_version()
     out = {name: f"{DETECTORS.get(name).version}@{data}" for name in DETECTORS}
     out["repeat"] = f"1@{data}"  # the step after the detectors (deid.repeats)
+    out["learned"] = f"1@{data}"  # the token classifier after that (deid.learned)
     return out
 
 
@@ -71,12 +76,32 @@ def detect(
             f"unknown de-identification sensitivity '{sensitivity}'; use high or balanced"
         )
     floor = SENSITIVITY_FLOOR[sensitivity]
+    found = candidates(text, language, detectors=detectors, sensitivity=sensitivity)
+    return merge_spans([s for s in found if s.score >= floor], text)
+
+
+def candidates(
+    text: str,
+    language: str = "en",
+    *,
+    detectors: list[str] | None = None,
+    sensitivity: Sensitivity = "high",
+) -> list[Span]:
+    """Every candidate span before the sensitivity floor and merging: the detectors, then the
+    ``repeat`` step, then the ``learned`` token classifier, which sees all of them, adds the
+    words it scores as identifiers and vetoes the rule spans it scores as ordinary words (at
+    the sensitivity's veto threshold; see ``deid.learned``)."""
     found: list[Span] = []
     for name in detectors or DETECTORS.names():
-        found.extend(s for s in DETECTORS.get(name)(text, language) if s.score >= floor)
+        if name not in _STEPS:
+            found.extend(DETECTORS.get(name)(text, language))
     if detectors is None or "repeat" in detectors:
-        found.extend(s for s in repeat_spans(text, language, found) if s.score >= floor)
-    return merge_spans(found, text)
+        found.extend(repeat_spans(text, language, found))
+    if (detectors is None or "learned" in detectors) and load_model(language) is not None:
+        added, vetoed = learned_step(text, language, found, sensitivity)
+        dropped = {id(s) for s in vetoed}
+        found = [s for s in found if id(s) not in dropped] + added
+    return found
 
 
 @dataclass

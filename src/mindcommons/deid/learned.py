@@ -1,0 +1,599 @@
+"""The learned step: a token classifier over features that carry no text of any note.
+
+After the rule detectors and the ``repeat`` step, every word and number of the note gets a
+probability of being part of an identifier from a logistic regression
+(``data/<lang>/token_model.json``). Its features are word classes only: shape and case, the
+note's case style, membership in our own data files (given names, surnames, ordinary words,
+clinical words, function words, months, cities, titles, relations, hospital and location
+context words), the rule detectors' own outputs on the word and its neighbours, and the same
+classes for the two words either side. No feature is a word of a note, so the shipped weights
+hold no string from the notes they were trained on.
+
+Words the classifier scores at least ``ADD_THRESHOLD`` (in the model file) that no rule found
+become spans of detector ``learned``; their ``context`` names the features that pushed the
+score most (the explanation). Languages without a model file get nothing from this step.
+
+``train`` fits the model deterministically (scikit-learn ``LogisticRegression``, liblinear);
+``benchmarks/deid_train.py`` runs it on generated notes with injected identifiers and on the
+PhysioNet dev half (features only) and writes the model file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from mindcommons.deid.context import caps_informative, lexicon, tokens
+from mindcommons.deid.resources import _DATA, _read_list, gazetteer, misspelt, ordinary, rules
+from mindcommons.deid.spans import Span
+from mindcommons.errors import ConfigError
+
+MODEL_FILE = "token_model.json"
+_TOKEN = re.compile(r"[^\W_]+")
+# Gold / injected types -> the classes the kind model tells apart.
+KINDS = ("NAME", "LOCATION", "DATE", "PHONE", "ID")
+
+
+@dataclass(frozen=True)
+class Word:
+    start: int
+    end: int
+    text: str
+    low: str
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Lower-cased word sets from our own data files (never from a note)."""
+
+    first: frozenset[str]
+    surnames: frozenset[str]
+    ambiguous: frozenset[str]
+    common: frozenset[str]
+    stop: frozenset[str]
+    function: frozenset[str]
+    months: frozenset[str]
+    weekdays: frozenset[str]
+    titles: frozenset[str]
+    strong_titles: frozenset[str]
+    relations: frozenset[str]
+    suffixes: frozenset[str]
+    verbs: frozenset[str]
+    person_verbs: frozenset[str]
+    city_words: frozenset[str]
+    states: frozenset[str]
+    street: frozenset[str]
+    hospital: frozenset[str]
+    org: frozenset[str]
+    location_ctx: frozenset[str]
+    year_ctx: frozenset[str]
+    id_ctx: frozenset[str]
+    clinical: frozenset[str]
+    context: frozenset[str]  # every word above: the only words a feature may name
+
+
+def _words(items: Iterable[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for item in items:
+        out.update(w for w in re.split(r"[^\w']+", item.lower()) if w)
+    return frozenset(out)
+
+
+@cache
+def _classes(lang: str) -> _Classes:
+    from dataclasses import replace
+
+    base = _base_classes(lang)
+    listed = (
+        base.function | base.months | base.weekdays | base.titles | base.strong_titles
+        | base.relations | base.suffixes | base.verbs | base.person_verbs | base.hospital
+        | base.org | base.location_ctx | base.year_ctx | base.id_ctx | base.street
+    )  # fmt: skip
+    return replace(base, context=frozenset(listed))
+
+
+def _base_classes(lang: str) -> _Classes:
+    r, gaz, lex = rules(lang), gazetteer(), lexicon(lang)
+    clues = r.get("clues", {})
+    id_ctx: list[str] = []
+    for item in r.get("id_context", []):
+        id_ctx.extend(item.get("words", []) if isinstance(item, dict) else [str(item)])
+    return _Classes(
+        first=gaz.first,
+        surnames=gaz.surnames,
+        ambiguous=gaz.ambiguous,
+        common=gaz.common,
+        stop=lex.stop,
+        function=frozenset(w.lower() for w in r.get("function_words", [])),
+        months=frozenset(w.lower() for w in r.get("months", [])),
+        weekdays=frozenset(w.lower() for w in r.get("weekdays", [])),
+        titles=frozenset(w.lower() for w in r.get("titles", [])),
+        strong_titles=lex.strong_titles,
+        relations=lex.relations,
+        suffixes=lex.suffixes,
+        verbs=lex.verbs | frozenset(w.lower() for w in clues.get("name_verbs", [])),
+        person_verbs=_words(r.get("person_verbs", [])),
+        city_words=_words(r.get("cities", [])) - lex.stop,
+        states=_words(_read_list(lang, "states.txt")),
+        street=_words(_read_list(lang, "street_types.txt") + r.get("street_words", [])),
+        hospital=_words(r.get("hospital_words", []) + clues.get("ward_words", [])),
+        org=_words(r.get("org_words", [])),
+        location_ctx=_words(r.get("location_context", []) + clues.get("locative_words", [])),
+        year_ctx=_words(r.get("year_context", []) + clues.get("year_events", [])),
+        id_ctx=_words(id_ctx),
+        clinical=frozenset(w.lower() for w in _read_list(lang, "clinical_words.txt")),
+        context=frozenset(),
+    )
+
+
+@dataclass(frozen=True)
+class _Trigrams:
+    counts: dict[str, int]
+    context: dict[str, int]
+    size: int
+
+
+def _trigrams(items: Iterable[str]) -> _Trigrams:
+    counts: dict[str, int] = {}
+    context: dict[str, int] = {}
+    for item in items:
+        w = f"^^{item.lower()}$"
+        for i in range(len(w) - 2):
+            counts[w[i : i + 3]] = counts.get(w[i : i + 3], 0) + 1
+            context[w[i : i + 2]] = context.get(w[i : i + 2], 0) + 1
+    return _Trigrams(counts, context, len(counts) + 1)
+
+
+def _logp(model: _Trigrams, word: str) -> float:
+    w = f"^^{word}$"
+    total = 0.0
+    for i in range(len(w) - 2):
+        num = model.counts.get(w[i : i + 3], 0) + 0.1
+        den = model.context.get(w[i : i + 2], 0) + 0.1 * 40
+        total += math.log(num / den)
+    return total / max(len(w) - 2, 1)
+
+
+@cache
+def _letter_models() -> tuple[_Trigrams, _Trigrams]:
+    """Character-trigram models of our name lists and of ordinary + clinical words."""
+    from mindcommons.deid.resources import LANGUAGES, dictionary, name_lists
+
+    names: set[str] = set()
+    for lang in LANGUAGES:
+        lists = name_lists(lang)
+        names.update(n.lower() for n in lists.female + lists.male + lists.unisex + lists.surnames)
+    plain = set(dictionary("en")) | set(_read_list("en", "clinical_words.txt"))
+    return _trigrams(sorted(names)), _trigrams(sorted(w for w in plain if w.isalpha()))
+
+
+def name_likeness(word: str) -> float:
+    """Per-letter log-odds that ``word`` is shaped like a name rather than an ordinary word,
+    from character trigrams of our own name lists and word lists (no note text)."""
+    names, plain = _letter_models()
+    low = word.lower()
+    return _logp(names, low) - _logp(plain, low)
+
+
+def _nl_band(word: str) -> str:
+    v = name_likeness(word)
+    return "--" if v < -1.0 else "-" if v < -0.3 else "0" if v < 0.3 else "+" if v < 1.0 else "++"
+
+
+def words(text: str) -> list[Word]:
+    """Runs of letters or digits (the benchmark's token unit)."""
+    return [Word(m.start(), m.end(), m.group(), m.group().lower()) for m in _TOKEN.finditer(text)]
+
+
+def _shape(w: str) -> str:
+    if w.isdigit():
+        return f"d{min(len(w), 5)}"
+    if w.isalpha():
+        size = "1" if len(w) == 1 else "2" if len(w) == 2 else "3" if len(w) == 3 else "L"
+        if w.isupper():
+            return "X" + size
+        if w.islower():
+            return "x" + size
+        if w[0].isupper() and w[1:].islower():
+            return "Xx" + size
+        return "mix"
+    return "alnum"
+
+
+def _lexclass(w: Word, c: _Classes, lang: str) -> str:
+    """The one word class that best describes ``w`` (first match wins)."""
+    low = w.low
+    if w.text.isdigit():
+        return "num"
+    if low in c.strong_titles or low in c.titles:
+        return "title"
+    if low in c.relations:
+        return "relation"
+    if low in c.suffixes:
+        return "suffix"
+    if low in c.months:
+        return "month"
+    if low in c.weekdays:
+        return "weekday"
+    if low in c.hospital:
+        return "hospword"
+    if low in c.street:
+        return "street"
+    if low in c.function:
+        return "function"
+    if low in c.clinical or low in c.stop:
+        return "clinical"
+    first, sur = low in c.first, low in c.surnames
+    amb = low in c.ambiguous or low in c.common
+    if first and not amb:
+        return "first"
+    if sur and not amb:
+        return "surname"
+    if low in c.city_words or low in c.states:
+        return "place"
+    if first or sur:
+        return "name-word"
+    if len(low) < 3:
+        return "short"
+    if ordinary(low, lang):
+        return "dict"
+    if misspelt(low, lang):
+        return "typo"
+    return "unknown"
+
+
+def _mode(ws: list[Word], text: str) -> str:
+    toks = tokens(text)
+    if caps_informative(toks):
+        return "mixed"
+    alpha = [t.text for t in toks if len(t.text) > 1]
+    upper = sum(t.isupper() for t in alpha) / max(len(alpha), 1)
+    return "upper" if upper >= 0.5 else "lower"
+
+
+def _char_class(ch: str) -> str:
+    if ch == "":
+        return "edge"
+    if ch == "\n":
+        return "nl"
+    if ch in " \t":
+        return "sp"
+    if ch.isalnum():
+        return "an"
+    return ch if ch in ".,:;/-()'#@&" else "p"
+
+
+def features(text: str, lang: str, found: Sequence[Span]) -> tuple[list[Word], list[list[str]]]:
+    """The words of ``text`` and each one's feature names (classes only, no note text)."""
+    c = _classes(lang)
+    ws = words(text)
+    mode = _mode(ws, text)
+    n = len(ws)
+    # the rule detectors' output on each word: type and detector of the best covering span
+    rule = ["-"] * n
+    rdet = ["-"] * n
+    rscore = [0.0] * n
+    spans = sorted(found, key=lambda s: s.start)
+    k = 0
+    for i, w in enumerate(ws):
+        while k < len(spans) and spans[k].end <= w.start:
+            k += 1
+        j = k
+        while j < len(spans) and spans[j].start < w.end:
+            s = spans[j]
+            if s.end > w.start and s.score > rscore[i]:
+                rule[i], rdet[i], rscore[i] = s.type, s.detector, s.score
+            j += 1
+    flagged_low = {w.low for i, w in enumerate(ws) if rule[i] in ("NAME", "LOCATION", "HOSPITAL")}
+    cls = [_lexclass(w, c, lang) for w in ws]
+    shape = [_shape(w.text) for w in ws]
+    case = [
+        "X"
+        if w.text.isupper() and w.text.isalpha()
+        else "Xx"
+        if w.text[0].isupper()
+        else "d"
+        if w.text[0].isdigit()
+        else "x"
+        for w in ws
+    ]
+    out: list[list[str]] = []
+    for i, w in enumerate(ws):
+        before = text[ws[i - 1].end : w.start] if i else text[: w.start]
+        after = text[w.end : ws[i + 1].start] if i + 1 < n else text[w.end :]
+        pch = _char_class(text[w.start - 1]) if w.start else "edge"
+        nch = _char_class(text[w.end]) if w.end < len(text) else "edge"
+        line_start = i == 0 or "\n" in before
+        sent_start = line_start or before.strip()[-1:] in (".", ":", "!", "?")
+        lc = cls[i]
+        f = [
+            "bias",
+            f"shape={shape[i]}",
+            f"cls={lc}",
+            f"cls={lc}|case={case[i]}|mode={mode}",
+            f"cls={lc}|shape={shape[i]}",
+            f"mode={mode}",
+            f"rule={rule[i]}",
+            f"rule={rule[i]}|det={rdet[i]}",
+            f"rule={rule[i]}|cls={lc}",
+            f"rscore={round(rscore[i], 1)}",
+            f"pch={pch}",
+            f"nch={nch}",
+            f"pch={pch}|nch={nch}|shape={shape[i]}",
+        ]
+        if lc in ("unknown", "typo", "name-word", "short", "dict", "place", "surname", "first"):
+            band = _nl_band(w.low)
+            f.append(f"nl={band}|cls={lc}")
+            f.append(f"nl={band}|case={case[i]}|mode={mode}")
+        if w.text.isalpha() and len(w.text) > 1 and not any(ch in "aeiouy" for ch in w.low):
+            f.append(f"novowel|case={case[i]}")
+        if line_start:
+            f.append(f"linestart|cls={lc}")
+        elif sent_start:
+            f.append(f"sentstart|cls={lc}|case={case[i]}")
+        if "\n" in after or i + 1 == n:
+            f.append("lineend")
+        if rule[i] == "-" and w.low in flagged_low:
+            f.append(f"repeat|cls={lc}")
+        if lc in ("first", "surname", "name-word") and w.low in c.first and w.low in c.surnames:
+            f.append("first+surname")
+        for off in (-2, -1, 1, 2):
+            j = i + off
+            if 0 <= j < n:
+                gap = text[ws[j].end : w.start] if off < 0 else text[w.end : ws[j].start]
+                g = "nl" if "\n" in gap else "sp" if gap.strip() == "" else "p"
+                f.append(f"n{off}={cls[j]}|{case[j]}")
+                f.append(f"n{off}rule={rule[j]}")
+                if ws[j].low in c.context:
+                    f.append(f"n{off}w={ws[j].low}")
+                    if abs(off) == 1:
+                        f.append(f"n{off}w={ws[j].low}|case={case[i]}|gap={g}")
+                if abs(off) == 1:
+                    f.append(f"n{off}={cls[j]}|gap={g}")
+                    f.append(f"n{off}rule={rule[j]}|cls={lc}|gap={g}")
+                    f.append(f"n{off}shape={shape[j]}|shape={shape[i]}|gap={gap.strip()[:2]}")
+            else:
+                f.append(f"n{off}=edge")
+        for j in (i - 4, i - 3, i + 3, i + 4):
+            if 0 <= j < n and ws[j].low in c.context:
+                f.append(f"win{'-' if j < i else '+'}={ws[j].low}")
+        for j in range(max(0, i - 3), i):
+            low = ws[j].low
+            if low in c.location_ctx:
+                f.append("ctx:location-before")
+            if low in c.verbs or low in c.person_verbs:
+                f.append("ctx:verb-before")
+            if low in c.year_ctx:
+                f.append(f"ctx:year-before|shape={shape[i]}")
+            if low in c.id_ctx:
+                f.append(f"ctx:id-before|shape={shape[i]}")
+        for j in range(i + 1, min(n, i + 3)):
+            low = ws[j].low
+            if low in c.hospital or low in c.org:
+                f.append(f"ctx:hospital-after|case={case[i]}")
+            if low in c.person_verbs:
+                f.append(f"ctx:person-verb-after|cls={lc}")
+        if w.text.isdigit():
+            v = int(w.text) if len(w.text) <= 4 else -1
+            band = (
+                "big"
+                if v < 0
+                else "m"
+                if 1 <= v <= 12
+                else "d"
+                if v <= 31
+                else "y"
+                if 1900 <= v <= 2099
+                else "o"
+            )
+            f.append(f"num={band}|p={pch}|n={nch}")
+        out.append(f)
+    return ws, out
+
+
+def _from_rules(feature: str) -> bool:
+    """Features that read the rule detectors' output (the ``add`` model never sees them)."""
+    return "rule=" in feature or feature.startswith(("rscore", "repeat"))
+
+
+# Only spans of these types may be vetoed: the structured identifiers (e-mail, SSN, MRN, URL,
+# IP, ...) are kept whatever the classifier says.
+VETOABLE = frozenset({"NAME", "LOCATION", "HOSPITAL", "ORG", "DATE", "PHONE"})
+
+
+# Words of our own context lists are never added alone: a title, relation, function or clinical
+# word is the context of a name, not the name.
+_NEVER_ADDED = frozenset(
+    f"cls={k}" for k in ("title", "relation", "function", "clinical", "suffix")
+)
+
+
+@dataclass(frozen=True)
+class TokenModel:
+    """Logistic-regression weights by feature name.
+
+    ``add``: identifier or not, from word classes only (no rule features): words it scores at
+    least ``thresholds["add"]`` (numbers: ``"add_numbers"``) that no rule found are added.
+    ``keep``: identifier or not given the rules' output too: a rule span of a ``VETOABLE``
+    type whose every word scores below ``thresholds["veto_<sensitivity>"]`` is dropped.
+    ``kind``: which type, for added words."""
+
+    add: dict[str, float]
+    add_bias: float
+    keep: dict[str, float]
+    keep_bias: float
+    kind: dict[str, dict[str, float]]
+    kind_bias: dict[str, float]
+    thresholds: dict[str, float]
+    meta: dict[str, Any]
+
+    @staticmethod
+    def _p(weights: dict[str, float], bias: float, feats: list[str]) -> float:
+        z = bias + sum(weights.get(f, 0.0) for f in feats)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+    def score(self, feats: list[str]) -> float:
+        """P(identifier) from word classes alone (the ``add`` model)."""
+        return self._p(self.add, self.add_bias, feats)
+
+    def keep_score(self, feats: list[str]) -> float:
+        """P(identifier) given the rules' output too (the ``keep`` model)."""
+        return self._p(self.keep, self.keep_bias, feats)
+
+    def kind_of(self, feats: list[str]) -> str:
+        best, best_z = KINDS[0], -math.inf
+        for k, weights in self.kind.items():
+            z = self.kind_bias.get(k, 0.0) + sum(weights.get(f, 0.0) for f in feats)
+            if z > best_z:
+                best, best_z = k, z
+        return best
+
+    def explain(self, feats: list[str], top: int = 3) -> str:
+        ranked = sorted(feats, key=lambda f: -self.add.get(f, 0.0))
+        return "; ".join(f"{f} {self.add.get(f, 0.0):+.2f}" for f in ranked[:top])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "meta": self.meta,
+            "thresholds": self.thresholds,
+            "add_bias": self.add_bias,
+            "add": self.add,
+            "keep_bias": self.keep_bias,
+            "keep": self.keep,
+            "kind_bias": self.kind_bias,
+            "kind": self.kind,
+        }
+
+
+@cache
+def load_model(lang: str) -> TokenModel | None:
+    """The language's token model, or None when it ships none."""
+    path = _DATA / lang / MODEL_FILE
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return TokenModel(
+            {str(k): float(v) for k, v in raw["add"].items()},
+            float(raw["add_bias"]),
+            {str(k): float(v) for k, v in raw["keep"].items()},
+            float(raw["keep_bias"]),
+            {str(k): {str(f): float(v) for f, v in w.items()} for k, w in raw["kind"].items()},
+            {str(k): float(v) for k, v in raw["kind_bias"].items()},
+            {str(k): float(v) for k, v in raw["thresholds"].items()},
+            dict(raw.get("meta", {})),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"de-identification model deid/data/{lang}/{MODEL_FILE}: {exc}") from exc
+
+
+def learned_step(
+    text: str, lang: str, found: Sequence[Span], sensitivity: str = "high"
+) -> tuple[list[Span], list[Span]]:
+    """(spans for the words the classifier adds, rule spans it vetoes); empty without a model.
+
+    Added spans carry detector ``learned`` and, as context, the features that weighed most."""
+    model = load_model(lang)
+    if model is None or not text:
+        return [], []
+    ws, feats = features(text, lang, found)
+    added: list[Span] = []
+    keep: list[float] = []
+    for w, f in zip(ws, feats, strict=True):
+        keep.append(model.keep_score(f) if "rule=-" not in f else 1.0)
+        if "rule=-" not in f or _NEVER_ADDED.intersection(f):
+            continue
+        p = model.score(f)
+        limit = model.thresholds["add_numbers" if w.text.isdigit() else "add"]
+        if p < limit:
+            continue
+        kind = model.kind_of(f)
+        added.append(Span(w.start, w.end, kind, "learned", "token-classifier", model.explain(f), p))
+    veto = model.thresholds.get(f"veto_{sensitivity}", 0.0)
+    vetoed: list[Span] = []
+    if veto > 0:
+        starts = [w.start for w in ws]
+        for span in found:
+            if span.type not in VETOABLE:
+                continue
+            lo = bisect_left(starts, span.start)
+            inside = [keep[i] for i in range(max(lo - 1, 0), len(ws))
+                      if ws[i].start < span.end and ws[i].end > span.start]  # fmt: skip
+            if inside and max(inside) < veto:
+                vetoed.append(span)
+    return added, vetoed
+
+
+def labelled(
+    text: str, lang: str, gold: Sequence[tuple[int, int, str]], found: Sequence[Span]
+) -> tuple[list[list[str]], list[str]]:
+    """Features and labels (a KINDS type, or "O") of every word, for training."""
+    ws, feats = features(text, lang, found)
+    labels = []
+    for w in ws:
+        label = "O"
+        for s, e, kind in gold:
+            if s < w.end and w.start < e:
+                label = kind
+                break
+        labels.append(label)
+    return feats, labels
+
+
+def train(
+    feats: list[list[str]],
+    labels: list[str],
+    *,
+    thresholds: dict[str, float],
+    c: float = 0.5,
+    meta: dict[str, Any] | None = None,
+) -> TokenModel:
+    """Fit the three logistic regressions (deterministic: liblinear and lbfgs, fixed order)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    if not feats or len(feats) != len(labels):
+        raise ConfigError("token model training needs as many labels as feature lists (> 0)")
+    y = [int(lb != "O") for lb in labels]
+    if len(set(y)) < 2:
+        raise ConfigError("token model training needs identifier and ordinary words")
+
+    def binary(rows: list[list[str]]) -> tuple[dict[str, float], float]:
+        binar = MultiLabelBinarizer(sparse_output=True)
+        x = binar.fit_transform(rows)
+        lr = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=0)
+        lr.fit(x, y)
+        names = [str(n) for n in binar.classes_]
+        w = {names[i]: round(float(v), 3) for i, v in enumerate(lr.coef_[0]) if abs(v) >= 5e-3}
+        return dict(sorted(w.items())), round(float(lr.intercept_[0]), 4)
+
+    plain = [[f for f in fs if not _from_rules(f)] for fs in feats]
+    add_w, add_b = binary(plain)
+    keep_w, keep_b = binary(feats)
+    pos = [i for i, lb in enumerate(labels) if lb != "O"]
+    kinds_seen = sorted({labels[i] for i in pos})
+    kind_w: dict[str, dict[str, float]] = {kinds_seen[0]: {}}
+    kind_b: dict[str, float] = {kinds_seen[0]: 0.0}
+    if len(kinds_seen) >= 2:
+        binar = MultiLabelBinarizer(sparse_output=True)
+        x = binar.fit_transform([plain[i] for i in pos])
+        names = [str(n) for n in binar.classes_]
+        km = LogisticRegression(C=c, solver="lbfgs", max_iter=2000, random_state=0)
+        km.fit(x, [labels[i] for i in pos])
+        rows = km.coef_ if len(kinds_seen) > 2 else [-km.coef_[0], km.coef_[0]]
+        bias = km.intercept_ if len(kinds_seen) > 2 else [-km.intercept_[0], km.intercept_[0]]
+        kind_w, kind_b = {}, {}
+        for k, row, b in zip(km.classes_, rows, bias, strict=True):
+            kept = {names[i]: round(float(v), 3) for i, v in enumerate(row) if abs(v) >= 5e-3}
+            kind_w[str(k)] = dict(sorted(kept.items()))
+            kind_b[str(k)] = round(float(b), 4)
+    return TokenModel(
+        add_w, add_b, keep_w, keep_b, kind_w, kind_b, dict(sorted(thresholds.items())),
+        dict(meta or {}),
+    )  # fmt: skip
