@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +97,11 @@ class Measurer:
             in_dim=int(card["head"]["in_dim"]), outputs=outputs, hidden=int(card["head"]["hidden"])
         )
         self.weights = weights
+        self.finetuned: Any = None  # a fine-tuned encoder (measure.finetune), loaded lazily
+        if isinstance(card.get("encoder"), Mapping) and card["encoder"].get("finetuned"):
+            from mindcommons.measure.finetune import FinetunedEncoder
+
+            self.finetuned = FinetunedEncoder(path, card)
 
     @property
     def name(self) -> str:
@@ -126,6 +131,8 @@ class Measurer:
         texts = [_pair_of(self.kind, item, i) for i, item in enumerate(inputs)]
         if not texts:
             return []
+        if self.finetuned is not None:  # its own encoder: no shared embedding cache
+            return self.predict_features(self.finetuned.features(texts))
         return self.predict_features(features(self.kind, texts, cache=cache))
 
 
@@ -197,8 +204,13 @@ def save_artifact(
     settings: Settings,
     out: Path | None = None,
     name: str | None = None,
+    extra_files: Mapping[str, Callable[[Path], None]] | None = None,
 ) -> Path:
-    """Write weights, card.json and card.md to ``out`` (or the next version); return it."""
+    """Write weights, card.json and card.md to ``out`` (or the next version); return it.
+
+    ``extra_files`` maps a file name to a function writing it (a fine-tuned encoder's
+    weights); they are written into the same temporary folder before the rename.
+    """
     name = name or kind.name
     version = out.name if out is not None else next_version(settings, name)
     target = out if out is not None else models_dir(settings) / name / version
@@ -235,6 +247,12 @@ def save_artifact(
     np.savez(tmp / "weights.npz", **arrays)
     (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
     (tmp / "card.md").write_text(render_card(card), encoding="utf-8")
+    try:
+        for file_name, write in (extra_files or {}).items():
+            write(tmp / file_name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if target.exists():
         target.rmdir()
     tmp.rename(target)
@@ -251,6 +269,17 @@ def _fmt_metric(
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _finetuned_line(card: Mapping[str, Any]) -> list[str]:
+    tuned = card["encoder"].get("finetuned")
+    if not tuned:
+        return ["The encoder is frozen (the packaged weights)."]
+    return [
+        f"The encoder is fine-tuned: its top {tuned['layers']} of {tuned['of_layers']} layers "
+        f"(`{tuned['file']}`, applied to the packaged weights with SHA-256 "
+        f"{str(tuned['base_sha256'])[:12]}…), {card['encoder']['max_seq_length']} tokens."
+    ]
+
+
 def render_card(card: Mapping[str, Any]) -> str:
     """The model card as Markdown."""
     hidden = int(card["head"]["hidden"])
@@ -260,6 +289,7 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"Created {card['created']}. Kind `{card['kind']}`; encoder {card['encoder']['id']} "
         f"(packaged as `{card['encoder']['package']}`, input: {card['encoder']['input']}); "
         f"head: {'linear' if not hidden else f'MLP, {hidden} hidden units'}.",
+        *_finetuned_line(card),
         "",
         "## Intended use",
         "",
@@ -276,7 +306,8 @@ def render_card(card: Mapping[str, Any]) -> str:
     training = card.get("training", {})
     if training:
         lines += ["", "## Training", ""]
-        lines += [f"- {k}: {v}" for k, v in sorted(training.items()) if not isinstance(v, dict)]
+        lines += [f"- {k}: {v}" for k, v in sorted(training.items())
+                  if not isinstance(v, dict | list)]  # fmt: skip
     metrics = card.get("metrics", {})
     values = metrics.get("test", {})
     intervals = metrics.get("intervals", {})

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,9 @@ from mindcommons.measure.kinds import MEASURES, Example, MeasureKind, load_examp
 from mindcommons.measure.model import features, head_config, save_artifact
 from mindcommons.measure.scores import bootstrap, score_outputs
 from mindcommons.settings import Settings
+
+if TYPE_CHECKING:
+    from mindcommons.measure.finetune import FinetuneConfig
 
 Progress = Callable[[str], None]
 
@@ -192,11 +195,21 @@ def train_kind(
     epochs: int = 60,
     seed: int = 0,
     progress: Progress | None = None,
+    finetune: FinetuneConfig | None = None,
 ) -> TrainReport:
-    """``mindcommons train KIND --data PATH``: public folder or JSONL, split by group."""
+    """``mindcommons train KIND --data PATH``: public folder or JSONL, split by group.
+
+    ``finetune``: fine-tune the encoder too (``measure.finetune``) instead of a head on
+    frozen embeddings; ``hidden`` and ``epochs`` then do not apply.
+    """
     kind = MEASURES.get(kind_name)
     examples = load_examples(kind, data)
     train, val, test = split_examples(examples, seed)
+    if finetune is not None:
+        from mindcommons.measure.finetune import train_finetuned
+
+        return train_finetuned(kind, train, val, test, finetune, settings=settings, out=out,
+                               data_note=data.name, progress=progress)  # fmt: skip
     return train_examples(
         kind, train, val, test, settings=settings, out=out, hidden=hidden, epochs=epochs,
         seed=seed, cache=settings.resolved_home() / "cache" / "embeddings.sqlite",
@@ -214,6 +227,7 @@ def train_site(
     epochs: int = 60,
     seed: int = 0,
     progress: Progress | None = None,
+    finetune: FinetuneConfig | None = None,
 ) -> TrainReport:
     """Train on one site's own data (its ``train/<kind>.jsonl`` or repository), locally."""
     from mindcommons.measure.kinds import site_examples
@@ -221,6 +235,11 @@ def train_site(
     kind = MEASURES.get(kind_name)
     examples = site_examples(kind, settings, site)
     train, val, test = split_examples(examples, seed, val=0.15, test=0.15)
+    if finetune is not None:
+        from mindcommons.measure.finetune import train_finetuned
+
+        return train_finetuned(kind, train, val, test, finetune, settings=settings, out=out,
+                               data_note=f"site {site}", progress=progress)  # fmt: skip
     return train_examples(
         kind, train, val, test, settings=settings, out=out, hidden=hidden, epochs=epochs,
         seed=seed, cache=settings.site_dir(site) / "cache" / "embeddings.sqlite",

