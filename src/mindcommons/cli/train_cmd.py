@@ -42,8 +42,21 @@ def train(
     dp_epsilon: Annotated[
         float, typer.Option("--dp-epsilon", help="Differential privacy target (0: off).")
     ] = 0.0,
-    epochs: Annotated[int, typer.Option("--epochs", help="Local training epochs (max).")] = 60,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", help="Local training epochs (max; 60 for a head, 3 fine-tuning)."),
+    ] = None,
     hidden: Annotated[int, typer.Option("--hidden", help="Hidden units (0: linear).")] = 0,
+    finetune: Annotated[
+        bool,
+        typer.Option("--finetune", help="Fine-tune the MiniLM encoder too (local; slower)."),
+    ] = False,
+    finetune_layers: Annotated[
+        int, typer.Option("--finetune-layers", help="Top encoder layers to train (0: all).")
+    ] = 2,
+    max_length: Annotated[
+        int, typer.Option("--max-length", help="Tokens per input when fine-tuning.")
+    ] = 128,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     home: HomeOption = None,
@@ -58,6 +71,16 @@ def train(
     def say(message: str) -> None:
         console.print(f"[dim]{message}[/]", highlight=False)
 
+    tune = None
+    if finetune:
+        from mindcommons.measure.finetune import FinetuneConfig
+
+        if federated:
+            raise ConfigError("--finetune trains locally: drop --federated (or --finetune)")
+        tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
+                              seed=seed)  # fmt: skip
+        tune.check()
+    epochs = epochs or 60
     if federated:
         wanted = [s.strip() for s in (sites or "").split(",") if s.strip()] or None
         result = fed.run_federated(
@@ -79,11 +102,11 @@ def train(
         )
     if site is not None:
         report = tr.train_site(kind, site, settings=settings, out=out, hidden=hidden,
-                               epochs=epochs, seed=seed, progress=say)  # fmt: skip
+                               epochs=epochs, seed=seed, progress=say, finetune=tune)  # fmt: skip
     else:
         assert data is not None
         report = tr.train_kind(kind, data, settings=settings, out=out, hidden=hidden,
-                               epochs=epochs, seed=seed, progress=say)  # fmt: skip
+                               epochs=epochs, seed=seed, progress=say, finetune=tune)  # fmt: skip
     shown = {
         "artifact": str(report.path), "n_train": report.n_train, "n_test": report.n_test,
         "seconds": report.seconds, "peak_rss_mb": report.peak_rss_mb,
