@@ -42,6 +42,33 @@ def test_weight_codecs_and_fedavg() -> None:
         fedavg([])
 
 
+def test_dp_feature_scale_is_the_same_model_and_noise_follows_the_accountant() -> None:
+    from mindcommons.measure import heads, privacy
+
+    cfg = heads.HeadConfig(in_dim=8, outputs=(heads.OutputSpec("y", ("a", "b")),))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    x = rng.normal(size=(400, 8)) + 1.5 * y[:, None] * np.eye(8)[0]
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    w0 = [rng.normal(size=(8, 2)).astype(np.float32), np.zeros(2, np.float32)]
+    # zero steps: the reparametrisation (s x) @ (W / s) hands back the same weights
+    same = heads.fit(cfg, w0, x, y[:, None], heads.FitOptions(
+        dp_clip=3.0, dp_noise_multiplier=1.0, dp_steps=0, dp_feature_scale=3.0))  # fmt: skip
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(same, w0, strict=True))
+    # the noise for T steps at epsilon 8 spends exactly 8; the scaled DP run learns
+    sigma = privacy.noise_for(8.0, 40)
+    assert privacy.epsilon_for(sigma, 40) == pytest.approx(8.0, rel=1e-3)
+    assert privacy.epsilon_for(sigma, 80) > 8.0
+    w = heads.fit(cfg, heads.init_weights(cfg), x, y[:, None], heads.FitOptions(
+        lr=0.05, dp_clip=3.0, dp_noise_multiplier=sigma, dp_steps=40,
+        dp_feature_scale=3.0))  # fmt: skip
+    accuracy = float((heads.predict_proba(cfg, w, x)[0].argmax(1) == y).mean())
+    assert accuracy > 0.7  # chance is 0.5
+    with pytest.raises(ValueError, match="dp_feature_scale"):
+        heads.fit(cfg, w0, x, y[:, None], heads.FitOptions(
+            dp_clip=1.0, dp_noise_multiplier=1.0, dp_steps=1, dp_feature_scale=0.0))  # fmt: skip
+
+
 def write_train_data(settings: Settings, site: str, n: int, canary: str = "") -> Path:
     """<site_dir>/train/thinking-traps.jsonl: non-IID (site-b sees mostly one trap)."""
     rows = []

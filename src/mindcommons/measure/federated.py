@@ -209,6 +209,7 @@ class MeasureTrainer:
             dp_clip=float(dp.get("clip", 0.0)) if dp else 0.0,
             dp_noise_multiplier=float(dp.get("noise_multiplier", 0.0)) if dp else 0.0,
             dp_steps=int(dp.get("steps", 0)) if dp else 0,
+            dp_feature_scale=float(dp.get("feature_scale", 1.0)) if dp else 1.0,
             seed=int(params.get("seed", 0)) * 1000 + int(params.get("round", 0)),
         )
         if opts.dp_clip > 0 and opts.dp_noise_multiplier <= 0:

@@ -59,6 +59,7 @@ class FitOptions:
     dp_clip: float = 0.0  # > 0: DP full-batch gradient descent
     dp_noise_multiplier: float = 0.0
     dp_steps: int = 0  # full-batch steps when DP is on (each is one Gaussian mechanism)
+    dp_feature_scale: float = 1.0  # DP: train on s*x (first layer's weights W/s), see fit
     seed: int = 0
     on_epoch: Callable[[int, Weights], bool] | None = None  # after each epoch; True stops
     extra: dict[str, float] = field(default_factory=dict)
@@ -233,6 +234,12 @@ def fit(
     Plain numpy (no torch import, so a site's training round starts fast): minibatch
     Adam, or with ``dp_clip`` full-batch DP gradient descent (clip every example's
     gradient, add N(0, (noise_multiplier * clip)^2) to the sum, divide by n).
+
+    ``dp_feature_scale`` ``s``: the DP steps run in the equivalent parametrisation
+    ``(s*x) @ (W/s)`` (the same model; weights are converted back on return). A row's
+    gradient norm is ``sqrt(s^2 ||x||^2 + 1) * ||dz||``: with unit-norm embeddings and
+    ``s = 1`` half of every clipped gradient is spent on the bias terms; with ``s = 3``
+    a tenth. Pair it with a clip near the typical gradient norm (``~s``).
     """
     check_weights(cfg, weights)
     params: Weights = [np.array(w, dtype=np.float32) for w in weights]
@@ -259,6 +266,14 @@ def fit(
 
     if opts.dp_clip > 0:
         sigma = opts.dp_noise_multiplier * opts.dp_clip
+        s = float(opts.dp_feature_scale)
+        if s <= 0:
+            raise ValueError(f"dp_feature_scale must be positive, got {s}")
+        if s != 1.0:  # same model, reparametrised: (s x) @ (W / s)
+            x = (x * s).astype(np.float32)
+            params[0] /= s
+            if anchor is not None:
+                anchor = [anchor[0] / s, *anchor[1:]]
         for _ in range(opts.dp_steps):
             z, a, h = _forward(cfg, params, x)
             dz, _ = _dlogits(cfg, z, y, cw, per_example=True)
@@ -267,6 +282,7 @@ def fit(
             summed, _ = _backward(cfg, params, x, a, h, dz, scale)
             noisy = [((g + rng.normal(0.0, sigma, g.shape)) / n).astype(np.float32) for g in summed]
             opt.step(params, add_prox(noisy))
+        params[0] *= s
         return params
     bs = max(1, min(opts.batch_size, n))
     for epoch in range(opts.epochs):
