@@ -10,6 +10,7 @@ coordinator received holds a single site's unmasked update.
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 from mindcommons.errors import ConfigError
 from mindcommons.federation import launcher
 from mindcommons.federation.secagg import (
+    AGGREGATE_KEY,
     SecAggSettings,
     _reason,
     chacha_prg,
@@ -115,6 +117,121 @@ def test_in_process_rounds_refuse_secure_aggregation(tmp_path: Path) -> None:
     send = local_send(load_settings(tmp_path), {"job": "train"})
     with pytest.raises(ConfigError, match="Flower transport"):
         send({0: "site-a"}, {"secure_aggregation": True, "phase": "fit"}, None, 5.0)
+
+
+class LocalGrid:
+    """Unit tests only: delivers the workflow's messages to in-process ClientApps.
+
+    The protocol code on both sides is Flower's own (SecAggPlusWorkflow, secaggplus_mod);
+    only the transport is replaced. The real transport and the site's own train handler
+    are covered by the federation test below.
+    """
+
+    def __init__(self, updates: dict[int, tuple[list[Any], int]], refuse: set[int]) -> None:
+        from flwr.app import Context, RecordDict
+
+        self.updates, self.refuse, self.count = updates, refuse, 0
+        self.contexts = {n: Context(run_id=1, node_id=n, node_config={}, state=RecordDict(),
+                                    run_config={}) for n in updates}  # fmt: skip
+        self.app = self._app()
+
+    def _app(self) -> Any:
+        from flwr.app import ConfigRecord, Message, MetricRecord
+        from flwr.client.mod import secaggplus_mod
+        from flwr.clientapp import ClientApp
+        from flwr.common import FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+        from flwr.common.typing import Code
+        from flwr.compat.common import recorddict_compat as compat
+
+        app = ClientApp()
+
+        @app.train(mods=[secaggplus_mod])
+        def train(message: Any, context: Any) -> Any:
+            node = context.node_id
+            if node in self.refuse:
+                raise RuntimeError(f"refused: node {node}")
+            fit_ins = compat.recorddict_to_fitins(message.content, keep_input=True)
+            g = parameters_to_ndarrays(fit_ins.parameters)
+            trained, n = self.updates[node]
+            update = site_update(trained, g, n, 8.0, 100.0)
+            res = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(update), n, {})
+            content = compat.fitres_to_recorddict(res, keep_input=False)
+            content["reply"] = ConfigRecord({"status": "ok", "reason": "", "seconds": 0.0})
+            content["metrics"] = MetricRecord({"n_examples": n})
+            return Message(content, reply_to=message)
+
+        return app
+
+    def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> list[Any]:
+        from flwr.app import Error, Message
+
+        replies = []
+        for msg in messages:
+            self.count += 1
+            msg.metadata.__dict__["_message_id"] = f"m{self.count}"
+            try:
+                # a copy, as over the wire (the workflow shares one content between messages)
+                delivered = copy.deepcopy(msg)
+                replies.append(self.app(delivered, self.contexts[msg.metadata.dst_node_id]))
+            except Exception as err:  # as Flower's ClientApp runner reports it
+                reason = str(type(err)) + ":<'" + str(err) + "'>"
+                replies.append(Message(Error(code=0, reason=reason), reply_to=msg))
+        return replies
+
+
+def _protocol_round(refuse: set[int]) -> tuple[Any, ...]:
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from mindcommons.federation.secagg import secure_round
+
+    rng = np.random.default_rng(3)
+    g: Weights = [rng.normal(size=(4, 3)).astype(np.float32), np.zeros(3, np.float32)]
+    updates = {n: ([(w + rng.normal(scale=0.5, size=w.shape)).astype(np.float32) for w in g],
+                   10 * n) for n in (11, 12, 13)}  # fmt: skip
+    grid = LocalGrid(updates, refuse)
+    chosen = {11: "site-a", 12: "site-b", 13: "site-c"}
+    saved = {k: TaskIdentity.__dict__[k] for k in ("_run_id", "_node_id", "_task_id")}
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1  # a ServerApp's
+    try:
+        ok, failed, traffic = secure_round(grid, chosen, {"job": "train"}, g,
+                                           SecAggSettings(max_weight=100.0), 30.0,
+                                           lambda kind, msg: None)  # fmt: skip
+    finally:
+        for k, v in saved.items():
+            setattr(TaskIdentity, k, v)
+    kept = [updates[n] for n in chosen if n not in refuse]
+    return ok, failed, traffic, fedavg(kept)
+
+
+def test_flower_secagg_protocol_in_process_with_a_dropout() -> None:
+    """Flower's SecAgg+ both sides: the aggregate is FedAvg, also when a site drops out."""
+    bound = SecAggSettings().max_error(3)
+    ok, failed, traffic, expected = _protocol_round(set())
+    assert failed == {} and sorted(ok) == ["site-a", "site-b", "site-c"]
+    got = ok["site-a"][AGGREGATE_KEY]
+    assert all(np.max(np.abs(a - b)) <= bound for a, b in zip(got, expected, strict=True))
+    assert traffic["bytes_sent"] > 0 and traffic["bytes_received"] > 0
+    # site-c refuses after the key exchange: its pairwise masks are removed with the
+    # shares the others hold, and the aggregate is FedAvg over site-a and site-b
+    ok, failed, _, expected = _protocol_round({13})
+    assert sorted(ok) == ["site-a", "site-b"] and failed == {"site-c": "error: refused: node 13"}
+    got = ok["site-b"][AGGREGATE_KEY]
+    assert all(np.max(np.abs(a - b)) <= bound for a, b in zip(got, expected, strict=True))
+
+
+def test_a_generator_mismatch_fails_the_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+
+    from mindcommons.federation import secagg
+
+    secagg.harden_flower_secagg()
+    monkeypatch.setattr(secagg, "harden_flower_secagg", lambda: None)
+    site_mod = importlib.import_module("flwr.client.mod.secure_aggregation.secaggplus_mod")
+    monkeypatch.setattr(site_mod, "pseudo_rand_gen", pseudo_rand_gen)  # an unhardened site
+    ok, failed, _, _ = _protocol_round(set())
+    assert ok == {} and all("check element" in r for r in failed.values()), failed
 
 
 def test_a_site_can_require_secure_aggregation(tmp_path: Path) -> None:
