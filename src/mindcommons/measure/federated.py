@@ -306,8 +306,10 @@ def run_federated(
     lr: float = 3e-3,
     dp_epsilon: float = 0.0,
     dp_delta: float = 1e-5,
-    dp_clip: float = 1.0,
+    dp_clip: float = 3.0,
     dp_steps: int = 10,
+    dp_feature_scale: float = 3.0,
+    dp_lr: float = 0.03,
     patience: int = 3,
     seed: int = 0,
     out: Path | None = None,
@@ -315,7 +317,14 @@ def run_federated(
     debug_dump: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``kind`` across the running federation; return the run's result (with path)."""
+    """Train ``kind`` across the running federation; return the run's result (with path).
+
+    With ``dp_epsilon`` each site runs ``dp_steps`` full-batch DP steps per round at step
+    size ``dp_lr`` (``lr`` is for the non-private minibatch epochs), on embeddings scaled
+    by ``dp_feature_scale`` with per-example clip ``dp_clip``; the coordinator sets the
+    noise for ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py`` measured 3 / 3 /
+    0.03 with 10 rounds on SAD; see ``docs/measurement.md``).
+    """
     from mindcommons.federation.runner import run_job
 
     if kind not in MEASURES:
@@ -328,8 +337,9 @@ def run_federated(
         "patience": patience, "seed": seed, "hidden": 0,
     }  # fmt: skip
     if dp_epsilon > 0:
+        params["lr"] = dp_lr
         params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
-                        "steps": dp_steps}  # fmt: skip
+                        "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
     if out is not None:
         params["out"] = str(out.resolve())
     return run_job(
