@@ -64,7 +64,7 @@ def test_tiny_finetune_learns_round_trips_and_predicts_deterministically(tmp_pat
     train, val, test = data[:24], data[24:30], data[30:]
     options = finetune.FinetuneConfig(
         epochs=4, batch_size=8, max_length=32, layers=1, lr=3e-4, head_lr=2e-2,
-        warmup=0.0, evals_per_epoch=1, patience=10, seed=3,
+        warmup=0.0, evals_per_epoch=1, patience=10, seed=3, head_init="random",
     )  # fmt: skip
     settings = load_settings(tmp_path / "home")
     report = finetune.train_finetuned(kind, train, val, test, options, settings=settings,
@@ -96,6 +96,11 @@ def test_tiny_finetune_learns_round_trips_and_predicts_deterministically(tmp_pat
     assert score_outputs(kind.outputs, encode_labels(kind, test), pred) == report.metrics
     learned = m.predict([("I lost my job today", WARM), ("I lost my job today", ASK)])
     assert learned[0].labels["ER"] == "2" and learned[1].labels["EX"] == "2"
+    # linear probing first: the head fitted on the frozen encoder is evaluated at step 0
+    probed = finetune.finetune(kind, train, val, finetune.FinetuneConfig(
+        max_steps=1, batch_size=8, max_length=32, layers=1, evals_per_epoch=1, seed=3))  # fmt: skip
+    assert probed.history[0]["step"] == 0 and probed.history[0]["validation"] > 0.5
+    assert probed.steps == 1 and probed.stopped == "step limit"
     # the cached lower layers give exactly the full encoder's output
     tokenizer, model = finetune.load_base()
     net = finetune.build_net(model, 9, 0.1, start=4).eval()

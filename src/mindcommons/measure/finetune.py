@@ -65,6 +65,7 @@ class FinetuneConfig:
     dropout: float = 0.1
     layers: int = 2
     class_weighting: str = "sqrt"
+    head_init: str = "probe"  # "probe": a head fitted on the encoder's initial output first
     evals_per_epoch: int = 2
     patience: int = 2  # evaluations without improvement before stopping
     max_seconds: float = 0.0  # 0: no time budget
@@ -76,6 +77,8 @@ class FinetuneConfig:
             raise ConfigError("fine-tuning needs epochs >= 1, batch size >= 1, max length >= 8")
         if self.layers < 0:
             raise ConfigError(f"--finetune-layers {self.layers}: expected 0 (all) or more")
+        if self.head_init not in ("probe", "random"):
+            raise ConfigError(f"head init '{self.head_init}' is not 'probe' or 'random'")
         if self.class_weighting not in CLASS_WEIGHTING:
             raise ConfigError(
                 f"class weighting '{self.class_weighting}' is not one of "
@@ -322,6 +325,45 @@ def _loss(
     return total
 
 
+def probe_head(
+    net: Any,
+    cfg: heads.HeadConfig,
+    kind: MeasureKind,
+    tok_tr: _Tokens,
+    cache_tr: LowerCache | None,
+    y_tr: NDArray[np.int64],
+    tok_val: _Tokens,
+    cache_val: LowerCache | None,
+    y_val: NDArray[np.int64],
+    class_weights: dict[str, list[float]],
+    seed: int,
+) -> None:
+    """Fit the linear head on the encoder's current (frozen) output; copy it into ``net``."""
+    torch = _torch()
+    x_tr = pooled_features(net, tok_tr, cache_tr)
+    x_val = pooled_features(net, tok_val, cache_val)
+    best: dict[str, Any] = {"score": -1.0, "weights": None}
+
+    def on_epoch(epoch: int, weights: heads.Weights) -> bool:
+        if not len(x_val):
+            best["weights"] = weights
+            return False
+        probs = heads.predict_proba(cfg, weights, x_val)
+        pred = np.stack([p.argmax(axis=1) for p in probs], axis=1).astype(np.int64)
+        score = score_outputs(kind.outputs, y_val, pred)[kind.primary_metric]
+        if score > best["score"]:
+            best.update(score=score, weights=weights, epoch=epoch)
+        return epoch - int(best.get("epoch", epoch)) >= 8
+
+    opts = heads.FitOptions(epochs=60, lr=3e-3, weight_decay=1e-4, class_weights=class_weights,
+                            seed=seed, on_epoch=on_epoch)  # fmt: skip
+    heads.fit(cfg, heads.init_weights(cfg, seed), x_tr, y_tr, opts)
+    w, b = best["weights"]
+    with torch.no_grad():
+        net.head.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+        net.head.bias.copy_(torch.from_numpy(b))
+
+
 @dataclass
 class FinetuneResult:
     """What fine-tuning produced; ``net`` holds the best weights (eval mode)."""
@@ -411,11 +453,20 @@ def finetune(
     if options.max_steps:
         planned = min(planned, options.max_steps)
     warm = max(1, int(options.warmup * planned))
+    plan = {"steps": planned}  # shortened when a time budget will not fit it
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        return max(0.0, (planned - step) / max(1, planned - warm))
+        return max(0.0, (plan["steps"] - step) / max(1, plan["steps"] - warm))
+
+    def replan(step: int, since: float) -> None:
+        """Let the learning rate decay to 0 when the time budget runs out."""
+        now = time.perf_counter()
+        rate = (now - since) / step
+        left = options.max_seconds - (now - started)
+        fits = step + int(0.9 * left / max(rate, 1e-9))
+        plan["steps"] = max(step + 1, warm + 1, min(plan["steps"], fits))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     eval_at = {
@@ -430,6 +481,21 @@ def finetune(
 
     best: dict[str, Any] = {"score": -1.0, "step": 0, "epoch": 0.0, "state": snapshot()}
     history: list[dict[str, float]] = []
+    if options.head_init == "probe":
+        # linear probing first (LP-FT, Kumar et al. 2022): the head starts at its best on the
+        # frozen encoder, so fine-tuning refines good features instead of chasing a random
+        # head, and the step-0 model (the frozen baseline) is a candidate for early stopping
+        probe_head(net, cfg, kind, tok_tr, cache_tr, y_tr, tok_val, cache_val, y_val,
+                   class_weights, options.seed)  # fmt: skip
+        if len(val):
+            score = score_outputs(
+                kind.outputs, y_val, _predict_labels(cfg, net, tok_val, cache_val)
+            )[kind.primary_metric]
+            best.update(score=score, state=snapshot())
+            history.append({"step": 0, "epoch": 0.0, "validation": score, "train_loss": 0.0,
+                            "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+            say(f"linear probe: validation {kind.primary_metric} {score:.3f}, "
+                f"{history[-1]['seconds']:.0f} s")  # fmt: skip
     losses: list[float] = []
     what = "all layers" if not start else f"top {options.layers} layers"
     say(
@@ -440,6 +506,7 @@ def finetune(
     step, stale, stopped = 0, 0, "epochs"
     net.train()
     done = False
+    loop_started = time.perf_counter()
     for epoch in range(options.epochs):
         for b, idx in enumerate(length_batches(tok_tr.lengths, options.batch_size, rng), 1):
             logits = net(_pooled_batch(net, tok_tr, cache_tr, idx))
@@ -453,7 +520,12 @@ def finetune(
             sched.step()
             step += 1
             losses.append(float(loss.detach()))
-            over_time = options.max_seconds and time.perf_counter() - started > options.max_seconds
+            if options.max_seconds and (step == 10 or b in eval_at):
+                replan(step, loop_started)
+            over_time = bool(options.max_seconds) and (
+                time.perf_counter() - started > options.max_seconds
+                or planned > plan["steps"] <= step  # the shortened schedule is done
+            )
             over_steps = options.max_steps and step >= options.max_steps
             last = b == per_epoch and epoch == options.epochs - 1
             if b in eval_at or over_time or over_steps or last:
@@ -464,6 +536,7 @@ def finetune(
                 else:
                     score = -float(np.mean(losses[-per_epoch:]))
                 history.append({"step": step, "epoch": round(point, 3), "validation": score,
+                                "planned_steps": plan["steps"],
                                 "train_loss": float(np.mean(losses[-per_epoch:])),
                                 "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
                 say(f"step {step} (epoch {point:.2f}): train loss "
