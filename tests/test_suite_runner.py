@@ -228,3 +228,18 @@ def test_named_suites_and_task_lists() -> None:
     assert resolve_suite(" phq9, toy ") == ["phq9", "toy"]
     with pytest.raises(ConfigError, match="neither a suite"):
         resolve_suite("phq9,nope")
+
+
+@pytest.mark.slow
+def test_embedded_prompt_evaluation_uses_the_threads_it_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Suite runs on a shared machine set MINDCOMMONS_MODEL_THREADS; prompt evaluation
+    (most of a classification task's time) must keep to it, not take every core."""
+    from mindcommons.models.embedded import EmbeddedModel
+
+    threads = (os.cpu_count() or 1) + 1  # never llama-cpp-python's own default
+    monkeypatch.setenv("MINDCOMMONS_MODEL_THREADS", str(threads))
+    model = EmbeddedModel(n_ctx=128)
+    params = model.llama.context_params
+    assert (params.n_threads, params.n_threads_batch) == (threads, threads)

@@ -95,6 +95,9 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, lora: Path | None =
             ) from err
         llm = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False,
+            # prompt evaluation too: llama-cpp-python would use every core for it whatever
+            # n_threads says, and oversubscribed threads wait on each other (>10x slower)
+            n_threads_batch=n_threads,
             lora_path=str(lora) if lora else None,  # a GGUF LoRA adapter on top, if any
         )  # fmt: skip
         template = llm.metadata.get("tokenizer.chat_template")
