@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -75,6 +76,8 @@ def main() -> None:
             pred.append(score.label_pred.split(":", 1)[1] if score.label_pred else None)
             seconds += generation.seconds
             tokens += generation.usage.total_tokens
+            progress = {"set": spec.name, "sample": sample.id, "pred": pred[-1], "true": true[-1]}
+            print(json.dumps(progress), file=sys.stderr, flush=True)  # partial runs stay usable
         n = len(true)
         per_set[spec.name] = {
             "n": n,
