@@ -51,11 +51,21 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boot", type=int, default=1000)
+    parser.add_argument(
+        "--from-log", type=Path, default=None,
+        help="no model: score the posts a stopped run logged on stderr (a prefix of each set)",
+    )  # fmt: skip
     args = parser.parse_args()
+    logged: dict[str, str | None] = {}
+    if args.from_log is not None:
+        for line in args.from_log.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{") and '"sample"' in line:
+                entry = json.loads(line)
+                logged[str(entry["sample"])] = entry["pred"]
 
     folder = args.data / "imhi" if (args.data / "imhi").is_dir() else args.data
     full = load_imhi(folder, args.sets)
-    model = load_model(args.model)
+    model = load_model(args.model) if args.from_log is None else None
     started = time.perf_counter()
     per_set: dict[str, Any] = {}
     for name in args.sets:
@@ -70,6 +80,12 @@ def main() -> None:
         seconds = 0.0
         tokens = 0
         for sample in samples:
+            if model is None:  # --from-log: the logged posts, in the seeded order
+                if sample.id not in logged:
+                    break
+                true.append(str(sample.target))
+                pred.append(logged[sample.id])
+                continue
             generation = model.generate(list(sample.messages), DETECT.generate_config(sample))
             score = DETECT.score(sample, generation)
             true.append(str(sample.target))
@@ -79,6 +95,8 @@ def main() -> None:
             progress = {"set": spec.name, "sample": sample.id, "pred": pred[-1], "true": true[-1]}
             print(json.dumps(progress), file=sys.stderr, flush=True)  # partial runs stay usable
         n = len(true)
+        if n == 0:
+            continue
         per_set[spec.name] = {
             "n": n,
             "n_full_set": len(records),
@@ -93,14 +111,14 @@ def main() -> None:
                 **_pct(bootstrap_f1(true, [majority] * n, "weighted", n_boot=args.boot)),
             },
             "published_full_set": PUBLISHED[spec.name],
-            "model_seconds_per_post": round(seconds / n, 2),
-            "tokens_per_post": round(tokens / n, 1),
+            "model_seconds_per_post": round(seconds / n, 2) if model else None,
+            "tokens_per_post": round(tokens / n, 1) if model else None,
         }
         print(json.dumps({spec.name: per_set[spec.name]}), flush=True)
     wall = time.perf_counter() - started
     summary = {
         "benchmark": "detect (IMHI test sets, weighted F1 in %)",
-        "model": model.describe(),
+        "model": model.describe() if model else f"logged run {args.from_log}",
         "limit_per_set": args.limit,
         "seed": args.seed,
         "wall_seconds": round(wall, 1),

@@ -42,18 +42,34 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boot", type=int, default=1000)
+    parser.add_argument(
+        "--from-log", type=Path, default=None,
+        help="no model: score the items a stopped run logged on stderr (complete items only)",
+    )  # fmt: skip
     args = parser.parse_args()
+    logged: dict[str, str | None] = {}
+    if args.from_log is not None:
+        for line in args.from_log.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{") and '"sample"' in line:
+                entry = json.loads(line)
+                logged[str(entry["sample"])] = entry["pred"]
 
     source = args.data / "xlinghealth" if (args.data / "xlinghealth").is_dir() else args.data
     task = XlingTask(languages=tuple(args.languages))
     samples = task.load(source, limit=args.limit * len(task.languages), seed=args.seed)
-    model = load_model(args.model)
+    model = load_model(args.model) if args.from_log is None else None
     started = time.perf_counter()
     true: dict[str, list[str]] = {lang: [] for lang in task.languages}
     pred: dict[str, list[str | None]] = {lang: [] for lang in task.languages}
     seconds: dict[str, float] = dict.fromkeys(task.languages, 0.0)
     tokens: Counter[str] = Counter()
     for sample in samples:
+        if model is None:  # --from-log: the logged samples, in the seeded order
+            if sample.id not in logged:
+                break
+            true[sample.language].append(str(sample.target))
+            pred[sample.language].append(logged[sample.id])
+            continue
         generation = model.generate(list(sample.messages), task.generate_config(sample))
         score = task.score(sample, generation)
         true[sample.language].append(str(score.label_true))
@@ -63,6 +79,11 @@ def main() -> None:
         progress = {"sample": sample.id, "true": score.label_true, "pred": score.label_pred}
         print(json.dumps(progress), file=sys.stderr, flush=True)  # partial runs stay usable
     wall = time.perf_counter() - started
+    complete = min(len(v) for v in true.values())  # items asked in every language
+    for lang in task.languages:
+        true[lang], pred[lang] = true[lang][:complete], pred[lang][:complete]
+    if complete == 0:
+        raise SystemExit("no item was asked in every language")
 
     english = (true["en"], pred["en"])
     gaps = paired_gap(
@@ -98,14 +119,14 @@ def main() -> None:
                 "macro_f1": PUBLISHED_GPT35[lang],
                 "gap_to_en": round(PUBLISHED_GPT35[lang] - PUBLISHED_GPT35["en"], 3),
             },
-            "model_seconds_per_item": round(seconds[lang] / n, 2),
-            "prompt_tokens_per_item": round(tokens[lang] / n, 1),
+            "model_seconds_per_item": round(seconds[lang] / n, 2) if model else None,
+            "prompt_tokens_per_item": round(tokens[lang] / n, 1) if model else None,
         }
     print(
         json.dumps(
             {
                 "benchmark": "xling (XLingHealth LiveQA verifiability)",
-                "model": model.describe(),
+                "model": model.describe() if model else f"logged run {args.from_log}",
                 "items": args.limit,
                 "seed": args.seed,
                 "wall_seconds": round(wall, 1),
