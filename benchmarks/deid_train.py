@@ -93,7 +93,7 @@ def cross_validate(
     feats: list[list[str]],
     labels: list[str],
     owner: list[int],
-    c: float,
+    c: tuple[float, float],
     n_notes: int,
     ruled: list[bool],
 ) -> None:
@@ -103,7 +103,9 @@ def cross_validate(
     for fold in (0, 1):
         tr = [i for i in range(len(labels)) if owner[i] % 2 != fold]
         te = [i for i in range(len(labels)) if owner[i] % 2 == fold and owner[i] < n_notes]
-        model = train([feats[i] for i in tr], [labels[i] for i in tr], thresholds={}, c=c)
+        model = train(
+            [feats[i] for i in tr], [labels[i] for i in tr], thresholds={}, c=c[0], c_add=c[1]
+        )
         for i in te:
             num = any(f.startswith("shape=d") for f in feats[i])
             scored.append((model.score(feats[i]), model.keep_score(feats[i]), ruled[i],
@@ -133,11 +135,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gold", type=Path, default=None, help="folder with the gold sets")
     parser.add_argument("--out", type=Path, default=Path(str(_DATA)) / "en" / MODEL_FILE)
-    parser.add_argument("--add", type=float, default=0.1, help="add words scoring >= this")
+    parser.add_argument("--add", type=float, default=0.15, help="add words scoring >= this")
     parser.add_argument("--add-numbers", type=float, default=0.8, help="the same for numbers")
     parser.add_argument("--veto-high", type=float, default=0.03, help="veto below, at high")
     parser.add_argument("--veto-balanced", type=float, default=0.1, help="veto below, balanced")
-    parser.add_argument("--c", type=float, default=0.5, help="inverse L2 strength")
+    parser.add_argument("--c", type=float, default=0.5, help="inverse L2 strength, keep/kind")
+    parser.add_argument("--c-add", type=float, default=2.0, help="inverse L2 strength, add")
     parser.add_argument("--synthetic-patients", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cv", action="store_true", help="2-fold CV on the dev half only")
@@ -146,7 +149,7 @@ def main() -> None:
     synth = synthetic_notes(args.synthetic_patients, args.seed)
     feats, labels, owner, ruled = build(gold + synth)
     if args.cv:
-        cross_validate(feats, labels, owner, args.c, len(gold), ruled)
+        cross_validate(feats, labels, owner, (args.c, args.c_add), len(gold), ruled)
         return
     meta = {
         "trained_on": {
@@ -157,11 +160,12 @@ def main() -> None:
         "words": len(labels),
         "identifier_words": sum(lb != "O" for lb in labels),
         "c": args.c,
+        "c_add": args.c_add,
         "features": "word classes only (benchmarks/deid_train.py); no word of any note",
     }
     thresholds = {"add": args.add, "add_numbers": args.add_numbers,
                   "veto_high": args.veto_high, "veto_balanced": args.veto_balanced}  # fmt: skip
-    model = train(feats, labels, thresholds=thresholds, c=args.c, meta=meta)
+    model = train(feats, labels, thresholds=thresholds, c=args.c, c_add=args.c_add, meta=meta)
     args.out.write_text(
         json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )

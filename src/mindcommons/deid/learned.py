@@ -552,9 +552,11 @@ def train(
     *,
     thresholds: dict[str, float],
     c: float = 0.5,
+    c_add: float = 2.0,
     meta: dict[str, Any] | None = None,
 ) -> TokenModel:
-    """Fit the three logistic regressions (deterministic: liblinear and lbfgs, fixed order)."""
+    """Fit the three logistic regressions (deterministic: liblinear and lbfgs, fixed order);
+    ``c_add`` is the inverse L2 strength of ``add``, ``c`` that of ``keep`` and ``kind``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import MultiLabelBinarizer
 
@@ -564,18 +566,18 @@ def train(
     if len(set(y)) < 2:
         raise ConfigError("token model training needs identifier and ordinary words")
 
-    def binary(rows: list[list[str]]) -> tuple[dict[str, float], float]:
+    def binary(rows: list[list[str]], strength: float) -> tuple[dict[str, float], float]:
         binar = MultiLabelBinarizer(sparse_output=True)
         x = binar.fit_transform(rows)
-        lr = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=0)
+        lr = LogisticRegression(C=strength, solver="liblinear", max_iter=1000, random_state=0)
         lr.fit(x, y)
         names = [str(n) for n in binar.classes_]
         w = {names[i]: round(float(v), 3) for i, v in enumerate(lr.coef_[0]) if abs(v) >= 5e-3}
         return dict(sorted(w.items())), round(float(lr.intercept_[0]), 4)
 
     plain = [[f for f in fs if not _from_rules(f)] for fs in feats]
-    add_w, add_b = binary(plain)
-    keep_w, keep_b = binary(feats)
+    add_w, add_b = binary(plain, c_add)
+    keep_w, keep_b = binary(feats, c)
     pos = [i for i, lb in enumerate(labels) if lb != "O"]
     kinds_seen = sorted({labels[i] for i in pos})
     kind_w: dict[str, dict[str, float]] = {kinds_seen[0]: {}}
