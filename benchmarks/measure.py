@@ -13,7 +13,13 @@
 Each kind runs in its own process (time and peak memory per model). Embeddings are
 cached (``--cache``); ``embed_seconds`` is the time spent encoding uncached texts.
 
+``--finetune KINDS`` also fine-tunes the MiniLM encoder (``measure.finetune``: the top
+``--ft-layers`` layers, 0 = all) for those kinds, each in a process of its own, on the same
+train / validation / test split as the heads, and checks that the saved artifact predicts
+the same through ``load_measurer``. ``MINDCOMMONS_MODEL_THREADS`` sets torch's threads.
+
     .venv/bin/python benchmarks/measure.py --data ../shared/data
+    .venv/bin/python benchmarks/measure.py --data ../shared/data --finetune empathy,stressor
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from mindcommons.measure.scores import bootstrap, score_outputs
 from mindcommons.measure.train import peak_rss_mb, split_examples, train_examples
 from mindcommons.settings import load_settings
 
-REFERENCE = {
+REFERENCE: dict[str, dict[str, Any]] = {
     "empathy": {"ER": (0.808, 0.787), "IP": (0.847, 0.574), "EX": (0.912, 0.553),
                 "source": "RoBERTa (Sharma et al. 2020) outputs on the Gabriel et al. 2024 split"},
     "stressor": {"weighted_f1": 68.44, "source": "IMHI best fine-tuned discriminative model "
@@ -166,6 +172,63 @@ def run_one(kind: str, data: Path, cache: Path, hidden: list[int], seed: int, n_
     }  # fmt: skip
 
 
+FT_MAX_LENGTH = {"empathy": 128, "thinking-traps": 64, "stressor": 64, "cams": 256}
+
+
+def run_finetune(
+    kind: str, data: Path, seed: int, n_boot: int, opts: dict[str, Any]
+) -> dict[str, Any]:
+    """Fine-tune on the same split as the heads; test metrics and an artifact round trip."""
+    from mindcommons.measure import load_measurer
+    from mindcommons.measure.finetune import FinetuneConfig, train_finetuned
+
+    spec = MEASURES.get(kind)
+    load0 = os.getloadavg()[0]
+    pool, test, reference = load_kind(kind, data, seed)
+    train, val, _ = split_examples(pool, seed + 1, val=0.1, test=0.0)
+    config = FinetuneConfig(
+        epochs=opts["epochs"], layers=opts["layers"], lr=opts["lr"], head_lr=opts["head_lr"],
+        max_length=opts["max_length"] or FT_MAX_LENGTH[kind], batch_size=opts["batch_size"],
+        max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"], seed=seed,
+    )  # fmt: skip
+    home = Path(tempfile.mkdtemp(prefix="mc-finetune-"))
+    settings = load_settings(home)
+    rep = train_finetuned(spec, train, val, test, config, settings=settings, n_boot=n_boot,
+                          progress=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+    assert rep.path is not None
+    card = json.loads((rep.path / "card.json").read_text(encoding="utf-8"))
+    # the artifact, loaded as any user would, must score the same on the test items
+    from mindcommons.measure.train import encode_labels
+
+    t = time.perf_counter()
+    items = [e.texts if spec.pair else e.texts[0] for e in test]
+    loaded = load_measurer(spec.name, settings).predict(items)
+    pred = np.array([[o.labels.index(p.labels[o.key]) for o in spec.outputs] for p in loaded],
+                    dtype=np.int64)  # fmt: skip
+    again = score_outputs(spec.outputs, encode_labels(spec, test), pred)
+    roundtrip = {"metrics_equal": all(abs(again[k] - v) < 1e-12 for k, v in rep.metrics.items()),
+                 "predict_seconds": round(time.perf_counter() - t, 2),
+                 "texts_per_second": round(len(items) / (time.perf_counter() - t), 1)}  # fmt: skip
+    keep = ("accuracy", "macro_f1", "weighted_f1")
+    per_key = {k: v for k, v in rep.metrics.items()
+               if k.split(".")[-1] in (*keep, "f1") and "." in k}  # fmt: skip
+    size = sum(f.stat().st_size for f in rep.path.iterdir())
+    return {
+        "kind": kind, "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        **{k: rep.metrics[k] for k in keep},
+        "intervals": {k: v for k, v in rep.intervals.items() if k in keep or k in per_key},
+        "per_output": per_key, "config": card["training"]["finetune"],
+        "steps": card["training"]["steps"], "best_step": card["training"]["best_step"],
+        "best_epoch": card["training"]["best_epoch"], "stopped": card["training"]["stopped"],
+        "validation_history": card["training"]["validation_history"],
+        "train_seconds": rep.seconds, "peak_rss_mb": round(peak_rss_mb(), 1),
+        "threads": card["training"]["threads"], "artifact_mb": round(size / 2**20, 1),
+        "artifact_roundtrip": roundtrip,
+        "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "reference": reference,
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder")
@@ -184,17 +247,35 @@ def main() -> None:
         default="train,test,extra",
         help="CAMS files to train on (the IMHI test posts are always removed)",
     )
+    ap.add_argument("--finetune", default="", help="kinds to also fine-tune (comma-separated)")
+    ap.add_argument("--ft-layers", type=int, default=2, help="top layers to train (0: all)")
+    ap.add_argument("--ft-epochs", type=int, default=3)
+    ap.add_argument("--ft-lr", type=float, default=1e-4)
+    ap.add_argument("--ft-head-lr", type=float, default=5e-4)
+    ap.add_argument("--ft-batch-size", type=int, default=16)
+    ap.add_argument("--ft-max-length", type=int, default=0, help="0: per kind (128 pairs)")
+    ap.add_argument("--ft-max-seconds", type=float, default=2100.0, help="time budget per kind")
+    ap.add_argument("--ft-class-weighting", default="sqrt")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--ft-one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     global CAMS_SPLITS
     CAMS_SPLITS = tuple(args.cams_splits.split(","))
     hidden = [int(h) for h in args.hidden.split(",")]
+    ft_opts = {"layers": args.ft_layers, "epochs": args.ft_epochs, "lr": args.ft_lr,
+               "head_lr": args.ft_head_lr, "batch_size": args.ft_batch_size,
+               "max_length": args.ft_max_length, "max_seconds": args.ft_max_seconds,
+               "class_weighting": args.ft_class_weighting}  # fmt: skip
+    if args.ft_one:
+        out = run_finetune(args.ft_one, args.data, args.seed, args.n_boot, ft_opts)
+        print(json.dumps(out))
+        return
     if args.one:
         out = run_one(args.one, args.data, args.cache, hidden, args.seed, args.n_boot, args.epochs)
         print(json.dumps(out))
         return
     results: dict[str, Any] = {}
-    for kind in args.kinds.split(","):
+    for kind in [k for k in args.kinds.split(",") if k]:
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, __file__, "--one", kind, "--data", str(args.data),
@@ -209,6 +290,24 @@ def main() -> None:
         results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
         results[kind]["process_seconds"] = round(time.perf_counter() - t, 2)
         print(f"{kind}: done in {results[kind]['process_seconds']} s", file=sys.stderr)
+    for kind in [k for k in args.finetune.split(",") if k]:
+        t = time.perf_counter()
+        cmd = [sys.executable, __file__, "--ft-one", kind, "--data", str(args.data),
+               "--cams-splits", args.cams_splits, "--n-boot", str(args.n_boot),
+               "--seed", str(args.seed)]  # fmt: skip
+        for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
+                     "max_seconds", "class_weighting"):  # fmt: skip
+            cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        entry = results.setdefault(kind, {})
+        if proc.returncode != 0:
+            entry["finetune"] = {"error": f"exit {proc.returncode}"}
+            continue
+        entry["finetune"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        entry["finetune"]["process_seconds"] = round(time.perf_counter() - t, 2)
+        print(f"{kind} fine-tuned: done in {entry['finetune']['process_seconds']} s",
+              file=sys.stderr)  # fmt: skip
     load = os.getloadavg()
     print(json.dumps({"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(),
                       "results": results}, indent=2))  # fmt: skip
