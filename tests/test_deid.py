@@ -302,8 +302,8 @@ def test_place_surrogates_fit_the_language_and_never_keep_the_original() -> None
     for city in ("Porto", "Campinas", "Madrid", "Lisboa"):
         lang = "es" if city == "Madrid" else "pt"
         for key in ("p-1", "p-2", "p-3"):
-            out = deidentify(f"Mora em {city}.", language=lang, secret=SECRET, patient_key=key)
-            assert city not in out.text, out.text
+            res = deidentify(f"Mora em {city}.", language=lang, secret=SECRET, patient_key=key)
+            assert city not in res.text, res.text
 
 
 def test_glued_dates_dates_before_times_and_relatives_in_lower_case() -> None:
