@@ -350,7 +350,7 @@ def _conjoined(c: _Ctx, found: list[Span]) -> list[Span]:
             if k is None or not 0 <= k + 2 * step < len(c.toks):
                 continue
             conj, cand = c.toks[k + step], c.toks[k + 2 * step]
-            a, b = (k, k + step) if step == 1 else (k - 1, k)
+            a, b = (k, k + 1) if step == 1 else (k - 2, k - 1)  # gaps inside the three words
             if conj.low not in c.lex.conjunctions or "\n" in c.gap(a + 1) + c.gap(b + 1):
                 continue
             if c.first(cand, strict=False) or (

@@ -85,6 +85,11 @@ def _words(items: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _unusual(items: Iterable[str], lang: str) -> frozenset[str]:
+    """Words of ``items`` that are not ordinary words ("springfield" yes, "falls" no)."""
+    return frozenset(w for w in _words(items) if not ordinary(w, lang))
+
+
 @cache
 def _classes(lang: str) -> _Classes:
     from dataclasses import replace
@@ -119,7 +124,8 @@ def _base_classes(lang: str) -> _Classes:
         suffixes=lex.suffixes,
         verbs=lex.verbs | frozenset(w.lower() for w in clues.get("name_verbs", [])),
         person_verbs=_words(r.get("person_verbs", [])),
-        city_words=_words(r.get("cities", [])) - lex.stop,
+        city_words=(_words(r.get("cities", [])) | _unusual(_read_list(lang, "cities_us.txt"), lang))
+        - lex.stop,
         states=_words(_read_list(lang, "states.txt")),
         street=_words(_read_list(lang, "street_types.txt") + r.get("street_words", [])),
         hospital=_words(r.get("hospital_words", []) + clues.get("ward_words", [])),

@@ -76,6 +76,9 @@ def gazetteer() -> Gazetteer:
         sur.update(n.lower() for n in lists.surnames)
         common.update(w.lower() for w in _read_list(lang, "common_words_lorem.txt"))
         common.update(w.lower() for w in _read_list(lang, "common_words.txt"))
+    # US Census 1990 names (benchmarks/deid_gazetteers.py): detection only, not surrogates
+    first.update(n.lower() for n in _read_list("en", "first_names_census.txt"))
+    sur.update(n.lower() for n in _read_list("en", "surnames_census.txt"))
     ambiguous = {w.lower() for w in _read_list("en", "names_that_are_words.txt")} | common
     return Gazetteer(
         frozenset(first), frozenset(female - male), frozenset(male - female),
