@@ -96,6 +96,13 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=8.0)
     parser.add_argument("--layers", type=int, default=0, help="adapt the last N blocks (0 all)")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--targets", default="q,v", help="projections with adapters")
+    parser.add_argument(
+        "--score-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of the score-digit tokens (lora.train)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="training examples per site")
     parser.add_argument("--max-length", type=int, default=1400)
     parser.add_argument("--eval-items", type=int, default=8, help="held-out documents")
@@ -124,6 +131,7 @@ def main() -> None:
     params = lora_params(
         rank=args.rank, alpha=args.alpha, layers=args.layers, steps=args.steps, lr=args.lr,
         limit=args.limit or None, seed=args.seed, max_length=args.max_length,
+        targets=args.targets, score_weight=args.score_weight,
     )  # fmt: skip
     params["train_split"] = "all"  # held-out sites, not held-out people, measure the result
     started = time.perf_counter()

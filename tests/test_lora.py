@@ -290,6 +290,37 @@ def test_lora_backend_loads_adapter_like_any_model(adapter: Path) -> None:
     assert isinstance(bad.exception, ConfigError) and "rank 0" in str(bad.exception)
 
 
+@pytest.mark.slow
+def test_score_weighted_training_moves_scores_toward_the_target() -> None:
+    """Trained on notes all scored 3, the adapter raises the teacher-forced score of
+    held-out notes (the digit the grammar lets the model pick), and the loss weight
+    lands on exactly the nine score digits."""
+    from mindcommons.lora.convert import load_base
+    from mindcommons.lora.train import LoraModel, TrainConfig, initial_weights
+
+    def item(n: int, text: str, score: int) -> EvalItem:
+        return EvalItem(f"d{n}", f"p{n}", "clinical_note", "en", "2025-01-10", text, "PHQ-9",
+                        "2025-01-10", (score,) * 9, 9 * score)  # fmt: skip
+
+    notes = [text for site in NOTES.values() for lang, text, _ in site if lang == "en"]
+    train = build_examples([item(n, text, 3) for n, text in enumerate(notes[:3])])
+    held = build_examples([item(9, notes[3], 3)])
+    base = load_base()
+    spec = LoraSpec(rank=2, alpha=4.0, targets=("q", "v"), layers=2)
+    model = LoraModel(base, spec)
+    model.set_weights(initial_weights(base.shape, spec, 0))
+    enc = model.encode(held[0], 640)
+    assert enc is not None and len(enc.scores) == 9
+    assert [base.tokenizer.decode([enc.ids[p]]) for p in enc.scores] == ["3"] * 9
+    before = model.score_predictions(held, 640)
+    model.train(train, TrainConfig(steps=3, lr=0.02, max_length=640, score_weight=20.0))
+    after = model.score_predictions(held, 640)
+    assert before[0][1] == after[0][1] == (3,) * 9  # the targets
+    assert sum(after[0][0]) > sum(before[0][0])  # predictions moved toward 3
+    with pytest.raises(ConfigError, match="score_weight"):
+        TrainConfig(score_weight=0.5)
+
+
 def test_train_names_what_is_missing(tmp_path: Path) -> None:
     from mindcommons.lora.api import lora_params, train_local
 

@@ -26,6 +26,7 @@ def lora_params(
     seed: int = 0,
     max_length: int = 1536,
     task: str = "phq9",
+    score_weight: float = 1.0,
 ) -> dict[str, Any]:
     """The settings every way of training shares, as job params (see ``lora.federated``)."""
     from mindcommons.lora.layout import LoraSpec
@@ -35,7 +36,7 @@ def lora_params(
         "trainer": "lora", "rank": rank, "alpha": alpha, "targets": targets, "layers": layers,
         "steps": steps,
         "lr": lr, "limit": limit or 0, "val_limit": val_limit, "seed": seed,
-        "max_length": max_length, "task": task,
+        "max_length": max_length, "task": task, "score_weight": score_weight,
     }  # fmt: skip
 
 

@@ -13,7 +13,8 @@ site folders on one machine (no Flower), used by tests and ``benchmarks/lora.py`
 Params (all optional): ``rank`` 4, ``alpha`` 8, ``targets`` "q,v", ``layers`` 0 (all),
 ``steps`` 8 per round, ``train_split`` "train" ("all": no held-out part),
 ``lr`` 1e-3, ``seed``, ``round``, ``limit`` (training examples per site), ``val_limit`` 4,
-``heldout_fraction`` 0.2, ``max_length`` 1536, ``task`` "phq9", ``out`` (adapter folder).
+``heldout_fraction`` 0.2, ``max_length`` 1536, ``task`` "phq9", ``score_weight`` 1 (loss
+weight of the score digits, see ``lora.train``), ``out`` (adapter folder).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class LoraTrainer:
             lr=float(params.get("lr", 1e-3)),
             seed=int(params.get("seed", 0)) * 1000 + int(params.get("round", 0)),
             max_length=int(params.get("max_length", 1536)),
+            score_weight=float(params.get("score_weight", 1.0)),
         )
         with cpu_turn():
             model = _model(params)
