@@ -547,7 +547,7 @@ def finetune(
                     stale = 0
                 else:
                     stale += 1
-                if stale >= options.patience:
+                if stale >= options.patience and not last:
                     stopped, done = "early stopping", True
                 elif over_time:
                     stopped, done = "time budget", True
