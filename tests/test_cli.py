@@ -48,6 +48,13 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert "error:" in out.stderr
 
 
+def test_secagg_without_federated_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = run_cli("train", "empathy", "--secagg", home=tmp_path)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "--secagg protects federated rounds" in out.stderr
+    assert not (tmp_path / "models").exists()
+
+
 def test_bad_site_name_is_refused_with_the_rule(tmp_path: Path) -> None:
     data = tmp_path / "x.jsonl"
     data.write_text("", encoding="utf-8")

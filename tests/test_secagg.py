@@ -305,19 +305,18 @@ def _arrays(record: dict[str, Any]) -> list[Any]:
 def test_secure_aggregation_equals_fedavg_and_hides_each_site(home: Settings) -> None:
     from flwr.common.secure_aggregation.secaggplus_constants import Key
 
-    from mindcommons.federation.runner import run_job
     from mindcommons.federation.secagg import masking, site_job_kind
     from mindcommons.federation.site import run_site_job
     from mindcommons.federation.training import split_weights, weights_to_config
     from mindcommons.measure import load_measurer
+    from mindcommons.measure.federated import run_federated
 
     launcher.up(home)
     dump = home.federation_dir() / "secure-dump.jsonl"
-    params = {"trainer": "measure", "kind": KIND, "rounds": 1, "strategy": "fedavg", "mu": 0.0,
-              "local_epochs": 3, "lr": 0.01, "patience": 3, "seed": 1, "hidden": 0,
-              "secure_aggregation": True}  # fmt: skip
-    result = run_job(home, {"job": "train", "params": params}, sites=list(SITES), timeout=300,
-                     debug_dump=dump)  # fmt: skip
+    # the library call behind `mindcommons train --federated --secagg`
+    result = run_federated(home, KIND, sites=list(SITES), rounds=1, local_epochs=3, lr=0.01,
+                           patience=3, seed=1, secure_aggregation=True, timeout=300,
+                           debug_dump=dump)  # fmt: skip
     assert result["missing"] == {}, result
     summary = result["training"]
     assert summary["sites"] == list(SITES) and summary["best_round"] == 1

@@ -42,6 +42,12 @@ def train(
     dp_epsilon: Annotated[
         float, typer.Option("--dp-epsilon", help="Differential privacy target (0: off).")
     ] = 0.0,
+    secagg: Annotated[
+        bool,
+        typer.Option(
+            "--secagg", help="Secure aggregation (SecAgg+): the coordinator sees only sums."
+        ),
+    ] = False,
     epochs: Annotated[
         int | None,
         typer.Option("--epochs", help="Local training epochs (max; 60 for a head, 3 fine-tuning)."),
@@ -80,18 +86,22 @@ def train(
         tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
                               seed=seed)  # fmt: skip
         tune.check()
+    if secagg and not federated:
+        raise ConfigError("--secagg protects federated rounds: add --federated (or drop --secagg)")
     epochs = epochs or 60
     if federated:
         wanted = [s.strip() for s in (sites or "").split(",") if s.strip()] or None
         result = fed.run_federated(
             settings, kind, sites=wanted, rounds=rounds, strategy=strategy, mu=mu,
             local_epochs=local_epochs, dp_epsilon=dp_epsilon, seed=seed, out=out, progress=say,
+            secure_aggregation=secagg,
         )  # fmt: skip
         summary: dict[str, Any] = result.get("training", {})
         shown = {
             "artifact": summary.get("artifact"), "rounds_run": summary.get("rounds_run"),
             "best_round": summary.get("best_round"),
             "validation": summary.get("best_validation"), "dp": summary.get("dp"),
+            "secure_aggregation": summary.get("secure_aggregation"),
             "missing": result.get("missing"),
         }  # fmt: skip
         _show(console, shown, as_json)

@@ -312,6 +312,7 @@ def run_federated(
     dp_lr: float = 0.03,
     patience: int = 3,
     seed: int = 0,
+    secure_aggregation: bool = False,
     out: Path | None = None,
     timeout: float = 900.0,
     debug_dump: Path | None = None,
@@ -323,7 +324,9 @@ def run_federated(
     size ``dp_lr`` (``lr`` is for the non-private minibatch epochs), on embeddings scaled
     by ``dp_feature_scale`` with per-example clip ``dp_clip``; the coordinator sets the
     noise for ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py`` measured 3 / 3 /
-    0.03 with 10 rounds on SAD; see ``docs/measurement.md``).
+    0.03 with 10 rounds on SAD; see ``docs/measurement.md``). With ``secure_aggregation``
+    every fit round runs Flower's SecAgg+ (``federation.secagg``): the coordinator sees only
+    the masked sum of the sites' updates.
     """
     from mindcommons.federation.runner import run_job
 
@@ -340,6 +343,8 @@ def run_federated(
         params["lr"] = dp_lr
         params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
                         "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
+    if secure_aggregation:
+        params["secure_aggregation"] = True
     if out is not None:
         params["out"] = str(out.resolve())
     return run_job(
