@@ -55,6 +55,12 @@ def test_secagg_without_federated_is_refused_before_any_work(tmp_path: Path) -> 
     assert not (tmp_path / "models").exists()
 
 
+def test_lora_settings_are_checked_before_any_work(tmp_path: Path) -> None:
+    out = run_cli("lora", "train", "--site", "site-a", "--score-weight", "0.5", home=tmp_path)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "score_weight=0.5 is out of range" in out.stderr
+
+
 def test_bad_site_name_is_refused_with_the_rule(tmp_path: Path) -> None:
     data = tmp_path / "x.jsonl"
     data.write_text("", encoding="utf-8")

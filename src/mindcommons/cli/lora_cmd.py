@@ -36,6 +36,12 @@ def train(
         int, typer.Option("--layers", help="Adapt only the last N blocks (0: all).")
     ] = 0,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 1e-3,
+    score_weight: Annotated[
+        float,
+        typer.Option(
+            "--score-weight", help="Loss weight of the score digits (1: plain mean; see docs)."
+        ),
+    ] = 1.0,
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many examples per site.")
     ] = None,
@@ -49,7 +55,7 @@ def train(
     settings = load_settings(home)
     params = lora_params(
         rank=rank, alpha=alpha, targets=targets, layers=layers, steps=steps, lr=lr,
-        limit=limit, seed=seed,
+        limit=limit, seed=seed, score_weight=score_weight,
     )  # fmt: skip
     console = Console()
 

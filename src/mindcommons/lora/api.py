@@ -30,8 +30,11 @@ def lora_params(
 ) -> dict[str, Any]:
     """The settings every way of training shares, as job params (see ``lora.federated``)."""
     from mindcommons.lora.layout import LoraSpec
+    from mindcommons.lora.train import TrainConfig
 
     LoraSpec.from_params({"rank": rank, "alpha": alpha, "targets": targets, "layers": layers})
+    # checked here, before any model loads or job is sent
+    TrainConfig(steps=steps, lr=lr, seed=seed, max_length=max_length, score_weight=score_weight)
     return {
         "trainer": "lora", "rank": rank, "alpha": alpha, "targets": targets, "layers": layers,
         "steps": steps,
