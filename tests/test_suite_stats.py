@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from mindcommons.metrics.site import bootstrap_sums
 from mindcommons.suite.base import Aggregate
 from mindcommons.suite.fairness import disaggregate
 from mindcommons.suite.journal import ScoredSample
@@ -16,7 +17,6 @@ from mindcommons.suite.stats import (
     CAL_BINS,
     GapLayout,
     TaskLayout,
-    bootstrap_sums,
     make_block,
     pair_rows,
     pool_blocks,
@@ -142,6 +142,10 @@ def test_bootstrap_is_seeded_and_resamples_n_rows() -> None:
     np.testing.assert_array_equal(one, two)
     assert np.all(one[:, 0] == 6)
     assert not np.array_equal(one, bootstrap_sums(rows, 30, 8))
+    # one resampler for float suite rows and integer site counts: same draws, own dtype
+    counts = bootstrap_sums(rows.astype(np.int64), 30, 7)
+    assert one.dtype == np.float64 and counts.dtype == np.int64
+    np.testing.assert_array_equal(one, counts)
 
 
 def test_fairlearn_metricframe_agrees_with_blocks() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +47,7 @@ BASE_COLUMNS: tuple[str, ...] = (
 )
 COL = {name: i for i, name in enumerate(BASE_COLUMNS)}
 CONF_START = len(BASE_COLUMNS)
+_Num = TypeVar("_Num", np.int64, np.float64)
 _MAX_CHUNK_CELLS = 2_000_000  # bound memory of the resample count matrix
 
 
@@ -166,10 +168,14 @@ def sample_row(result: SampleResult, inst: Instrument, index: int = 0) -> NDArra
     return row
 
 
-def bootstrap_sums(rows: NDArray[np.int64], n_boot: int, seed: int) -> NDArray[np.int64]:
-    """Column sums of ``n_boot`` resamples (with replacement, size n) of ``rows`` (n x k)."""
+def bootstrap_sums(rows: NDArray[_Num], n_boot: int, seed: int) -> NDArray[_Num]:
+    """Column sums of ``n_boot`` resamples (with replacement, size n) of ``rows`` (n x k).
+
+    The sums keep ``rows``' dtype (integer counts here, float rows in ``suite.stats``); the
+    resamples depend only on ``n`` and ``seed``.
+    """
     n, k = rows.shape
-    out = np.zeros((n_boot, k), dtype=np.int64)
+    out = np.zeros((n_boot, k), dtype=rows.dtype)
     if n == 0 or n_boot == 0:
         return out
     rng = np.random.default_rng(seed)
@@ -178,7 +184,7 @@ def bootstrap_sums(rows: NDArray[np.int64], n_boot: int, seed: int) -> NDArray[n
         m = min(chunk, n_boot - start)
         idx = rng.integers(0, n, size=(m, n))
         flat = (idx + (np.arange(m, dtype=np.int64) * n)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=m * n).reshape(m, n).astype(np.int64)
+        counts = np.bincount(flat, minlength=m * n).reshape(m, n).astype(rows.dtype)
         out[start : start + m] = counts @ rows
     return out
 

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from mindcommons.errors import ConfigError
+from mindcommons.metrics.site import bootstrap_sums
 from mindcommons.suite.journal import Journal, JournalState, ScoredSample
-from mindcommons.suite.stats import CONFIDENCE, TaskLayout, bootstrap_sums
+from mindcommons.suite.stats import CONFIDENCE, TaskLayout
 
 DEFAULT_ALPHA = 0.05
 N_PERMUTATIONS = 2000

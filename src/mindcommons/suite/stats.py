@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from mindcommons.metrics.site import bootstrap_sums
 from mindcommons.suite.base import Aggregate, AuditTask, Sample
 from mindcommons.suite.journal import ScoredSample
 
@@ -267,23 +268,6 @@ def interval(point: float, boot: NDArray[np.float64] | None, n: int) -> Estimate
     tail = (1.0 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(ok, [tail, 100 - tail])
     return Estimate(point, float(low), float(high), n=n)
-
-
-def bootstrap_sums(rows: Matrix, n_boot: int, seed: int) -> Matrix:
-    """Column sums of ``n_boot`` resamples (with replacement, size n) of ``rows`` (n x k)."""
-    n, k = rows.shape
-    out = np.zeros((n_boot, k), dtype=np.float64)
-    if n == 0 or n_boot == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(m, n))
-        counts = np.zeros((m, n), dtype=np.float64)
-        np.add.at(counts, (np.repeat(np.arange(m), n), idx.ravel()), 1.0)
-        out[start : start + m] = counts @ rows
-    return out
 
 
 def make_block(rows: Matrix, n_boot: int, seed: int) -> Block:
