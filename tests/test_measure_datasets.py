@@ -12,6 +12,7 @@ import pytest
 
 from mindcommons.datasets import cams, epitome, sad, thinking_traps
 from mindcommons.errors import InputError
+from mindcommons.measure.kinds import MEASURES, Example, drop_overlap, split_of, text_key
 
 HEADER = "sp_id,rp_id,seeker_post,response_post,level,rationales\n"
 
@@ -71,11 +72,34 @@ def test_reframing_rows(tmp_path: Path) -> None:
     assert rows[0].traps == frozenset({"fortune telling", "catastrophizing"})
 
 
+SAD_HEADER = "sID,sentence,original_label,top_label,is_stressor,avg_severity\n"
+
+
+def test_sad_reads_both_labels_and_trains_on_the_original(tmp_path: Path) -> None:
+    (tmp_path / "SAD_v1.csv").write_text(
+        SAD_HEADER + "1,My rent is due,Financial Problem,Work,1,6.5\n"
+        "2,My rent is due!,Financial Problem,Financial Problem,1,5\n"
+    )
+    rows = sad.load_sad(tmp_path)
+    assert [(r.original_category, r.category) for r in rows] == [
+        ("Financial Problem", "Work"),
+        ("Financial Problem", "Financial Problem"),
+    ]
+    examples = MEASURES.get("stressor").load_public(tmp_path)  # type: ignore[misc]
+    assert [e.labels for e in examples] == [{"category": "Financial Problem"}] * 2
+    # the same sentence up to punctuation is one split group
+    assert examples[0].group == examples[1].group == "myrentisdue"
+    for column, line in (("original_label", "1,x,Grumpy,Work,1,1"), ("top_label", "1,x,Work,,1,1")):
+        (tmp_path / "SAD_v1.csv").write_text(SAD_HEADER + line + "\n")
+        with pytest.raises(InputError) as err:
+            sad.load_sad(tmp_path)
+        assert err.value.field == column and err.value.record == 2
+
+
 def test_sad_and_cams(tmp_path: Path) -> None:
     (tmp_path / "SAD_v1.csv").write_text(
-        "sID,sentence,top_label,is_stressor,avg_severity\n"
-        "1,My rent is due,Financial Problem,1,6.5\n"
-        "2,Meh,Bad Category,0,0\n"
+        SAD_HEADER + "1,My rent is due,Financial Problem,Financial Problem,1,6.5\n"
+        "2,Meh,Other,Bad Category,0,0\n"
     )
     with pytest.raises(InputError) as err:
         sad.load_sad(tmp_path)
@@ -96,3 +120,57 @@ def test_sad_and_cams(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         cams.load_cams(tmp_path)
     assert err.value.field == "ANNOTATIONS"
+
+
+def test_cams_mixed_encoding_reads_utf8_and_cp1252_bytes(tmp_path: Path) -> None:
+    # one file, a UTF-8 right quote in one row and a bare Windows-1252 one in the next
+    (tmp_path / "added_CAMS_data.csv").write_bytes(
+        "selftext,cause,inference\nIt\u2019s my job,2,job\n".encode()
+        + b"It\x92s my meds,3,meds\nCaf\xc3\xa9 and \x93quotes\x94,5,x\n"
+    )
+    posts = cams.load_cams(tmp_path, ("extra",))
+    assert [p.text for p in posts] == [
+        "It\u2019s my job",
+        "It\u2019s my meds",
+        "Caf\u00e9 and \u201cquotes\u201d",
+    ]
+
+
+def _cams_files(folder: Path) -> None:
+    head = "selftext,ANNOTATIONS,Interpretations\n"
+    (folder / "IntentSDCNL_Training.csv").write_text(
+        head + "".join(f"I lost job number {i},2,job\n" for i in range(30))
+    )
+    (folder / "IntentSDCNL_Testing.csv").write_text(head + "My meds stopped working,3,meds\n")
+    (folder / "added_CAMS_data.csv").write_text(
+        "selftext,cause,inference\nMY MEDS stopped working!!,3,meds\n"
+    )
+
+
+def test_cams_kind_reads_all_files_and_splits_by_post(tmp_path: Path) -> None:
+    _cams_files(tmp_path)
+    examples = MEASURES.get("cams").load_public(tmp_path)  # type: ignore[misc]
+    assert len(examples) == 32
+    # copies of one post across files share a group; the files themselves are no group
+    assert examples[30].group == examples[31].group == "mymedsstoppedworking"
+    sides = {split_of(e, 0, (0.3, 0.3)) for e in examples[:30]}
+    assert len(sides) > 1  # one file's posts spread over train / validation / test
+
+
+def test_drop_overlap_finds_reformatted_and_cut_copies() -> None:
+    long = "I have not slept for weeks and my manager keeps calling me at night"
+    pool = [
+        Example((long.upper() + " ...",), {"c": "1"}),  # case and punctuation differ
+        Example((long + " and I cannot stand it any more",), {"c": "1"}),  # held copy cut short
+        Example(("Work",), {"c": "1"}),  # short: only an exact key matches
+        Example(("Work is hard",), {"c": "1"}),
+        Example((long[:52] + " is kind",), {"c": "1"}),  # same 40-character start only
+    ]
+    held = [Example((long,), {}), Example(("work!",), {})]
+    kept, dropped = drop_overlap(pool, held)
+    assert dropped == 3
+    assert [e.texts[0] for e in kept] == [
+        "Work is hard",
+        "I have not slept for weeks and my manager keeps call is kind",
+    ]
+    assert text_key("It\u2019s  OK!") == "itsok"

@@ -7,6 +7,7 @@ cannot use.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator, Sequence
@@ -29,13 +30,26 @@ def resolve(path: str | Path, default_name: str) -> Path:
     return p
 
 
+def _cp1252_bytes(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the bytes UTF-8 cannot read, read as Windows-1252."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start : err.end]
+    return bytes(bad).decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("mindcommons-cp1252", _cp1252_bytes)
+
+
 def decode(path: Path) -> str:
-    """UTF-8 (with or without BOM); falls back to Windows-1252 with replacement."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+    """UTF-8 (with or without BOM); a byte that is not UTF-8 is read as Windows-1252.
+
+    Byte by byte, not the whole file: CAMS mixes Windows-1252 bytes into UTF-8 text, and
+    reading all of it as Windows-1252 turned every UTF-8 character into mojibake
+    (``\u2019`` into ``\u00e2\u20ac\u2122``), so the same post no longer matched
+    its copy in other files. Bytes undefined in Windows-1252 become U+FFFD.
+    """
+    return path.read_bytes().decode("utf-8-sig", errors="mindcommons-cp1252")
 
 
 def read_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:

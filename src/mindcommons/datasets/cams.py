@@ -4,8 +4,10 @@ Files: ``IntentSDCNL_Training.csv`` (split ``train``) and ``IntentSDCNL_Testing.
 (``test``) with ``selftext, ANNOTATIONS, Interpretations``; ``added_CAMS_data.csv``
 (``extra``) with ``selftext, cause, inference``. Labels 0-5 are ``CAUSES``. Rows with an
 empty label or an empty post (a few in the released files) are skipped; any other bad
-label is an error. The extra file mixes Windows-1252 bytes into UTF-8 and is decoded
-with replacement.
+label is an error. The extra file mixes Windows-1252 bytes into UTF-8: each byte that
+is not UTF-8 is read as Windows-1252 (reading the whole file as Windows-1252 garbled
+every UTF-8 character, so IMHI's copies of these posts were not recognised).
+The IMHI CAMS test posts (625) are copies of ``extra`` posts.
 
 Licence: "can be used freely for research purposes" (CAMS README; cite Garg et al. 2022).
 """

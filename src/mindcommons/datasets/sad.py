@@ -1,8 +1,14 @@
 """SAD, the Stress-Annotated Dataset (Mauriello et al. 2021): sentences with a stressor category.
 
 ``SAD_v1.csv`` (a CSV export of the original xlsx) columns used: ``sID``, ``sentence``,
-``top_label`` (majority of 5 raters, one of ``CATEGORIES``), ``is_stressor``,
-``avg_severity`` (0-10).
+``original_label`` (the category the sentence was written or scraped for: the mTurk
+prompt, the Inquire seed query, the chatbot user's own choice), ``top_label`` (majority
+of 5 raters), both one of ``CATEGORIES``, ``is_stressor``, ``avg_severity`` (0-10).
+
+The two labels differ on 44% of sentences. The IMHI SAD test set (Yang et al. 2024)
+takes its gold label from ``original_label`` (681 of its 684 sentences agree with it, 402
+with ``top_label``), so a model meant to be compared with IMHI trains on
+``original_category``; ``category`` keeps the raters' majority.
 
 Licence: MIT (PervasiveWellbeingTech/Stress-Annotated-Dataset-SAD).
 """
@@ -33,7 +39,8 @@ CATEGORIES: tuple[str, ...] = (
 class StressSentence:
     sentence_id: str
     sentence: str
-    category: str
+    category: str  # top_label: the 5 raters' majority
+    original_category: str  # original_label: the category it was written / scraped for
     is_stressor: bool
     severity: float
 
@@ -43,17 +50,19 @@ def load_sad(path: str | Path) -> list[StressSentence]:
     file = resolve(path, "SAD_v1.csv")
     out = []
     for line, row in read_rows(
-        file, ("sID", "sentence", "top_label", "is_stressor", "avg_severity")
+        file, ("sID", "sentence", "original_label", "top_label", "is_stressor", "avg_severity")
     ):
-        category = row["top_label"].strip()
-        if category not in CATEGORIES:
-            raise InputError(
-                f"unknown category {category!r}",
-                file=str(file),
-                record=line,
-                field="top_label",
-                expected="one of " + ", ".join(CATEGORIES),
-            )
+        labels = {}
+        for column in ("top_label", "original_label"):
+            labels[column] = row[column].strip()
+            if labels[column] not in CATEGORIES:
+                raise InputError(
+                    f"unknown category {labels[column]!r}",
+                    file=str(file),
+                    record=line,
+                    field=column,
+                    expected="one of " + ", ".join(CATEGORIES),
+                )
         try:
             severity = float(row["avg_severity"] or 0.0)
         except ValueError as err:
@@ -77,7 +86,8 @@ def load_sad(path: str | Path) -> list[StressSentence]:
             StressSentence(
                 sentence_id=row["sID"].strip(),
                 sentence=text_field(file, line, row, "sentence").strip(),
-                category=category,
+                category=labels["top_label"],
+                original_category=labels["original_label"],
                 is_stressor=flag == "1",
                 severity=severity,
             )
