@@ -30,7 +30,39 @@ def test_config_errors_name_the_option() -> None:
         finetune.FinetuneConfig(layers=-1).check()
     with pytest.raises(ConfigError, match="class weighting"):
         finetune.FinetuneConfig(class_weighting="inverse").check()
+    with pytest.raises(ConfigError, match="pair truncation 'response_first'"):
+        finetune.FinetuneConfig(pair_truncation="response_first").check()
     finetune.FinetuneConfig().check()
+
+
+def test_post_first_budget_cuts_the_post_first_but_keeps_a_quarter() -> None:
+    assert finetune.post_first_budget(10, 20, 40) == (10, 20)  # fits: nothing cut
+    assert finetune.post_first_budget(30, 20, 40) == (20, 20)  # the response stays whole
+    assert finetune.post_first_budget(30, 60, 40) == (10, 30)  # post down to a quarter
+    assert finetune.post_first_budget(4, 60, 40) == (4, 36)  # a short post stays whole
+    assert finetune.post_first_budget(0, 60, 40) == (0, 40)
+    for n_post in range(0, 50, 7):
+        for n_resp in range(0, 50, 9):
+            a, b = finetune.post_first_budget(n_post, n_resp, 24)
+            assert 0 <= a <= n_post and 0 <= b <= n_resp and a + b <= 24
+
+
+@pytest.mark.slow
+def test_post_first_tokens_match_the_tokenizer_and_keep_the_response() -> None:
+    tokenizer, _ = finetune.load_base()
+    short = [("I feel alone tonight", "I am sorry, do you want to talk about it?")]
+    plain = finetune._Tokens(tokenizer, short, 64)
+    post_first = finetune._Tokens(tokenizer, short, 64, "post_first")
+    assert post_first.ids == plain.ids and post_first.types == plain.types  # nothing cut
+    post = "my week " * 40
+    response = "What happened, and who did you tell about it? " * 3
+    cut = finetune._Tokens(tokenizer, [(post, response)], 48, "post_first")
+    longest = finetune._Tokens(tokenizer, [(post, response)], 48)
+    assert int(cut.lengths[0]) == 48 == int(longest.lengths[0])
+    resp_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    n_resp = sum(cut.types[0]) - 1  # the response's segment, without its closing [SEP]
+    assert cut.ids[0][-1 - n_resp : -1] == resp_ids[:n_resp]
+    assert n_resp > sum(longest.types[0]) - 1  # post_first keeps more of the response
 
 
 # Project-written (seeker post, response) pairs: the response's wording decides the
@@ -63,8 +95,9 @@ def test_tiny_finetune_learns_round_trips_and_predicts_deterministically(tmp_pat
     data = _pairs()
     train, val, test = data[:24], data[24:30], data[30:]
     options = finetune.FinetuneConfig(
-        epochs=4, batch_size=8, max_length=32, layers=1, lr=3e-4, head_lr=2e-2,
+        epochs=4, batch_size=8, max_length=24, layers=1, lr=3e-4, head_lr=2e-2,
         warmup=0.0, evals_per_epoch=1, patience=10, seed=3, head_init="random",
+        pair_truncation="post_first",
     )  # fmt: skip
     settings = load_settings(tmp_path / "home")
     report = finetune.train_finetuned(kind, train, val, test, options, settings=settings,
@@ -75,6 +108,8 @@ def test_tiny_finetune_learns_round_trips_and_predicts_deterministically(tmp_pat
     assert [h["epoch"] for h in history] == [1.0, 2.0, 3.0, 4.0]
     assert history[-1]["train_loss"] < history[0]["train_loss"]  # the loss decreases
     assert card["encoder"]["finetuned"]["layers"] == 1
+    assert card["encoder"]["finetuned"]["pair_truncation"] == "post_first"
+    assert "seeker post is cut first" in card["encoder"]["input"]
     assert len(card["encoder"]["finetuned"]["base_sha256"]) == 64
     assert training["seconds"] > 0 and training["peak_rss_mb"] > 0
     assert "macro_f1" in card["metrics"]["intervals"]

@@ -48,6 +48,7 @@ Progress = Callable[[str], None]
 ENCODER_FILE = "encoder.safetensors"
 TORCH_INSTALL = "pip install torch transformers (see requirements.lock)"
 CLASS_WEIGHTING = ("sqrt", "balanced", "none")
+PAIR_TRUNCATION = ("longest_first", "post_first")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class FinetuneConfig:
     evals_per_epoch: int = 2
     patience: int = 2  # evaluations without improvement before stopping
     max_seconds: float = 0.0  # 0: no time budget
+    # pairs longer than max_length: "longest_first" cuts the longer text first (RoBERTa's
+    # EPITOME baseline); "post_first" cuts the seeker post first (down to a quarter of
+    # max_length), so the response, which the labels rate, is cut last
+    pair_truncation: str = "longest_first"
     max_steps: int = 0  # 0: no step limit (tests use a few steps)
     seed: int = 0
 
@@ -79,6 +84,11 @@ class FinetuneConfig:
             raise ConfigError(f"--finetune-layers {self.layers}: expected 0 (all) or more")
         if self.head_init not in ("probe", "random"):
             raise ConfigError(f"head init '{self.head_init}' is not 'probe' or 'random'")
+        if self.pair_truncation not in PAIR_TRUNCATION:
+            raise ConfigError(
+                f"pair truncation '{self.pair_truncation}' is not one of "
+                + ", ".join(PAIR_TRUNCATION)
+            )
         if self.class_weighting not in CLASS_WEIGHTING:
             raise ConfigError(
                 f"class weighting '{self.class_weighting}' is not one of "
@@ -142,20 +152,45 @@ def _is_trained(name: str, prefixes: Sequence[str]) -> bool:
     return any(name.startswith(p) for p in prefixes)
 
 
+def post_first_budget(n_post: int, n_response: int, room: int) -> tuple[int, int]:
+    """(post tokens, response tokens) kept of a pair with ``room`` tokens for both texts:
+    the post is cut first, but keeps at least a quarter of the room (or all of itself)."""
+    if n_post + n_response <= room:
+        return n_post, n_response
+    keep_post = max(min(n_post, room // 4), room - n_response)
+    return keep_post, min(n_response, room - keep_post)
+
+
 class _Tokens:
     """Tokenized inputs (unpadded id lists), in input order."""
 
-    def __init__(self, tokenizer: Any, texts: Sequence[tuple[str, ...]], max_length: int) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        texts: Sequence[tuple[str, ...]],
+        max_length: int,
+        pair_truncation: str = "longest_first",
+    ) -> None:
         firsts = [t[0] for t in texts]
         seconds = [t[1] for t in texts] if texts and len(texts[0]) == 2 else None
-        enc = tokenizer(
-            firsts,
-            seconds,
-            truncation="longest_first" if seconds is not None else True,
-            max_length=max_length,
-        )
-        self.ids: list[list[int]] = enc["input_ids"]
-        self.types: list[list[int]] = enc.get("token_type_ids") or [[0] * len(i) for i in self.ids]
+        if seconds is not None and pair_truncation == "post_first":
+            self.ids, self.types = [], []
+            posts = tokenizer(firsts, add_special_tokens=False)["input_ids"]
+            responses = tokenizer(seconds, add_special_tokens=False)["input_ids"]
+            cls, sep = int(tokenizer.cls_token_id), int(tokenizer.sep_token_id)
+            for post, response in zip(posts, responses, strict=True):
+                a, b = post_first_budget(len(post), len(response), max_length - 3)
+                self.ids.append([cls, *post[:a], sep, *response[:b], sep])
+                self.types.append([0] * (a + 2) + [1] * (b + 1))
+        else:
+            enc = tokenizer(
+                firsts,
+                seconds,
+                truncation="longest_first" if seconds is not None else True,
+                max_length=max_length,
+            )
+            self.ids = enc["input_ids"]
+            self.types = enc.get("token_type_ids") or [[0] * len(i) for i in self.ids]
         self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
 
     def batch(self, idx: Sequence[int]) -> dict[str, Any]:
@@ -421,8 +456,9 @@ def finetune(
     net = build_net(model, cfg.out_dim, options.dropout, start)
     for name, param in model.named_parameters():
         param.requires_grad_(_is_trained(name, prefixes))
-    tok_tr = _Tokens(tokenizer, [e.texts for e in train], options.max_length)
-    tok_val = _Tokens(tokenizer, [e.texts for e in val], options.max_length)
+    cut = options.pair_truncation
+    tok_tr = _Tokens(tokenizer, [e.texts for e in train], options.max_length, cut)
+    tok_val = _Tokens(tokenizer, [e.texts for e in val], options.max_length, cut)
     cache_tr = cache_val = None
     if start:  # the frozen layers run once per text, without dropout (as in use)
         net.eval()
@@ -585,7 +621,14 @@ def encoder_card(options: FinetuneConfig, pair: bool, n_layers: int) -> dict[str
         "dim": emb.DIM,
         "max_seq_length": options.max_length,
         "input": (
-            "[CLS] seeker post [SEP] response [SEP], mean-pooled" if pair else "text, mean-pooled"
+            f"[CLS] seeker post [SEP] response [SEP] (one sequence; over {options.max_length} "
+            + (
+                "tokens the seeker post is cut first), mean-pooled"
+                if options.pair_truncation == "post_first"
+                else "tokens the longer text is cut first), mean-pooled"
+            )
+            if pair
+            else "text, mean-pooled"
         ),
         "finetuned": {
             "file": ENCODER_FILE,
@@ -593,6 +636,7 @@ def encoder_card(options: FinetuneConfig, pair: bool, n_layers: int) -> dict[str
             "of_layers": n_layers,
             "base_sha256": base_sha256(),
             "pooling": "mean",
+            "pair_truncation": options.pair_truncation,
         },
     }
 
@@ -622,7 +666,8 @@ def train_finetuned(
     metrics: dict[str, float] = {}
     intervals: dict[str, list[float]] = {}
     if test:
-        tokens = _Tokens(result.tokenizer, [e.texts for e in test], options.max_length)
+        tokens = _Tokens(result.tokenizer, [e.texts for e in test], options.max_length,
+                         options.pair_truncation)  # fmt: skip
         pred = _predict_labels(result.config, result.net, tokens)
         y_te = encode_labels(kind, test)
         metrics = score_outputs(kind.outputs, y_te, pred)
@@ -676,6 +721,14 @@ class FinetunedEncoder:
         self.encoder_card = card["encoder"]
         self.finetuned = card["encoder"]["finetuned"]
         self.max_length = int(card["encoder"]["max_seq_length"])
+        self.pair_truncation = str(self.finetuned.get("pair_truncation", "longest_first"))
+        if self.pair_truncation not in PAIR_TRUNCATION:
+            raise InputError(
+                f"unknown pair truncation {self.pair_truncation!r}",
+                file=str(folder / "card.json"),
+                field="encoder.finetuned.pair_truncation",
+                expected=" or ".join(PAIR_TRUNCATION),
+            )
         self._net: Any = None
         self._tokenizer: Any = None
 
@@ -713,7 +766,7 @@ class FinetunedEncoder:
     ) -> NDArray[np.float32]:
         torch = _torch()
         model, tokenizer = self.load()
-        tokens = _Tokens(tokenizer, texts, self.max_length)
+        tokens = _Tokens(tokenizer, texts, self.max_length, self.pair_truncation)
         out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
         with torch.no_grad():
             for idx in length_batches(tokens.lengths, batch_size, None):
