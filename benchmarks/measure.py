@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from mindcommons.measure.kinds import MEASURES, Example
+from mindcommons.measure.kinds import MEASURES, Example, drop_overlap, text_key
 from mindcommons.measure.model import features
 from mindcommons.measure.scores import bootstrap, score_outputs
 from mindcommons.measure.train import peak_rss_mb, split_examples, train_examples
@@ -105,18 +105,18 @@ def load_kind(kind: str, data: Path, seed: int) -> tuple[list[Example], list[Exa
         examples = spec.load_public(data / "cognitive-reframing")  # type: ignore[misc]
         train, val, test = split_examples(examples, seed, val=0.0, test=0.1)
         return train + val, test, REFERENCE[kind]
-    if kind == "stressor":
+    if kind == "stressor":  # trained on SAD's original_label, the label IMHI's gold follows
         test = imhi_test(data, "SAD", spec.outputs[0].labels, "category")
         pool = spec.load_public(data / "sad")  # type: ignore[misc]
     else:
         test = imhi_test(data, "CAMS", spec.outputs[0].labels, "cause")
         from mindcommons.datasets import cams
 
-        pool = [Example((r.text,), {"cause": r.cause})
+        pool = [Example((r.text,), {"cause": r.cause}, group=text_key(r.text))
                 for r in cams.load_cams(data / "cams", CAMS_SPLITS)]  # fmt: skip
-    held = {_norm(e.texts[0]) for e in test}
-    pool = [e for e in pool if _norm(e.texts[0]) not in held]
-    return pool, test, REFERENCE[kind]
+    # the IMHI test texts are in these files: drop them (by text_key, also cut-short copies)
+    pool, dropped = drop_overlap(pool, test)
+    return pool, test, {**REFERENCE[kind], "test_texts_dropped_from_training": dropped}
 
 
 def reference_empathy(data: Path, seed: int) -> dict[str, Any]:
@@ -190,6 +190,7 @@ def run_finetune(
         epochs=opts["epochs"], layers=opts["layers"], lr=opts["lr"], head_lr=opts["head_lr"],
         max_length=opts["max_length"] or FT_MAX_LENGTH[kind], batch_size=opts["batch_size"],
         max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"], seed=seed,
+        pair_truncation=opts["pair_truncation"],
     )  # fmt: skip
     home = Path(tempfile.mkdtemp(prefix="mc-finetune-"))
     settings = load_settings(home)
@@ -256,6 +257,11 @@ def main() -> None:
     ap.add_argument("--ft-max-length", type=int, default=0, help="0: per kind (128 pairs)")
     ap.add_argument("--ft-max-seconds", type=float, default=2100.0, help="time budget per kind")
     ap.add_argument("--ft-class-weighting", default="sqrt")
+    ap.add_argument(
+        "--ft-pair-truncation",
+        default="longest_first",
+        help="pairs: longest_first or post_first (the response is cut last)",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--ft-one", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -265,7 +271,8 @@ def main() -> None:
     ft_opts = {"layers": args.ft_layers, "epochs": args.ft_epochs, "lr": args.ft_lr,
                "head_lr": args.ft_head_lr, "batch_size": args.ft_batch_size,
                "max_length": args.ft_max_length, "max_seconds": args.ft_max_seconds,
-               "class_weighting": args.ft_class_weighting}  # fmt: skip
+               "class_weighting": args.ft_class_weighting,
+               "pair_truncation": args.ft_pair_truncation}  # fmt: skip
     if args.ft_one:
         out = run_finetune(args.ft_one, args.data, args.seed, args.n_boot, ft_opts)
         print(json.dumps(out))
@@ -296,7 +303,7 @@ def main() -> None:
                "--cams-splits", args.cams_splits, "--n-boot", str(args.n_boot),
                "--seed", str(args.seed)]  # fmt: skip
         for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
-                     "max_seconds", "class_weighting"):  # fmt: skip
+                     "max_seconds", "class_weighting", "pair_truncation"):  # fmt: skip
             cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
                               env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
