@@ -64,10 +64,6 @@ ALIASES = {  # IMHI's wording of the gold labels -> the datasets' label names
 }
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
 def imhi_test(data: Path, name: str, labels: tuple[str, ...], key: str) -> list[Example]:
     """IMHI test items: the post from the query, the gold label from the answer's start."""
     out = []
