@@ -11,7 +11,6 @@ lives in the site's own folder and never travels.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -49,19 +48,13 @@ def encoder_path() -> Path:
 
 
 def load_encoder() -> Any:
-    """The SentenceTransformer (cpu, offline), loaded once per process."""
+    """The MiniLM encoder (cpu, offline, ``measure.minilm``), loaded once per process."""
     global _MODEL
     with _LOCK:
         if _MODEL is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from sentence_transformers import SentenceTransformer
+            from mindcommons.measure.minilm import MiniLM
 
-            model = SentenceTransformer(str(encoder_path()), device="cpu", local_files_only=True)
-            model.max_seq_length = MAX_SEQ_LENGTH
-            _MODEL = model
+            _MODEL = MiniLM(encoder_path(), MAX_SEQ_LENGTH)
         return _MODEL
 
 
@@ -124,13 +117,7 @@ def embed(
             for start in range(0, len(order), step):
                 idx = order[start : start + step]
                 batch = [todo[todo_keys[i]] for i in idx]
-                vecs = model.encode(
-                    batch,
-                    batch_size=batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
+                vecs = model.encode(batch, batch_size=batch_size)
                 new = {
                     todo_keys[i]: np.asarray(v, np.float32) for i, v in zip(idx, vecs, strict=True)
                 }
