@@ -177,6 +177,21 @@ class _Ctx:
             and t.low not in self.lex.function
         )
 
+    def word_then_surname(self, i: int) -> bool:
+        """'Dr Will Cole', 'Dr. May Ortiz': after a title, a capitalised word that is also an
+        ordinary word, then a surname on the same line: both are the name."""
+        if not self.caps or i + 1 >= len(self.toks) or self.gap(i + 1) != " ":
+            return False
+        t, after = self.toks[i], self.toks[i + 1]
+        return (
+            self.propery(t)
+            and not t.text.isupper()
+            and len(t.text) > 2
+            and after.text[0].isupper()
+            and not after.text.isupper()
+            and (self.surname(after) or self.first(after))
+        )
+
     def related(self, i: int, gap: str) -> bool:
         """Token i+1 names the person that relation or weak title i introduces."""
         t, nxt, lex = self.toks[i], self.toks[i + 1], self.lex
@@ -260,6 +275,8 @@ def name_spans(text: str, lang: str) -> list[Span]:
         if nxt is not None and "\n" not in gap and len(gap.strip(" .,:'\"()-")) == 0:
             if t.low in lex.strong_titles and c.titled(nxt):
                 add(i + 1, _extend(c, i + 1, titled=True), f"title:{t.low}", 0.95)
+            elif t.low in lex.strong_titles and c.word_then_surname(i + 1):
+                add(i + 1, _extend(c, i + 1, titled=True), f"title:{t.low}+word", 0.9)
             elif (t.low in lex.weak_titles or t.low in lex.relations) and c.related(i, gap):
                 add(i + 1, _extend(c, i + 1), f"relation:{t.low}", 0.85)
             elif t.low in lex.verbs and c.first(nxt):

@@ -411,6 +411,9 @@ def _from_rules(feature: str) -> bool:
 # Only spans of these types may be vetoed: the structured identifiers (e-mail, SSN, MRN, URL,
 # IP, ...) are kept whatever the classifier says.
 VETOABLE = frozenset({"NAME", "LOCATION", "HOSPITAL", "ORG", "DATE", "PHONE"})
+# Patterns whose structure alone settles it, whatever the words look like ("OR" in
+# "Beaverton, OR 97005" is a state, not a conjunction): never vetoed.
+UNVETOED_PATTERNS = frozenset({"address-state-zip"})
 
 
 # Words of our own context lists are never added alone: a title, relation, function or clinical
@@ -526,7 +529,7 @@ def learned_step(
     if veto > 0:
         starts = [w.start for w in ws]
         for span in found:
-            if span.type not in VETOABLE:
+            if span.type not in VETOABLE or span.pattern in UNVETOED_PATTERNS:
                 continue
             lo = bisect_left(starts, span.start)
             inside = [keep[i] for i in range(max(lo - 1, 0), len(ws))

@@ -30,6 +30,10 @@ _ALNUM_OR_PHONE = (
 )
 
 
+# Context-word groups whose words are too common to start a label ("call ...: 0900").
+_NO_LABEL_GAP = frozenset({"PHONE", "FAX", "ID"})
+
+
 def _flags(spec: dict[str, Any]) -> int:
     return re.IGNORECASE if "i" in str(spec.get("flags", "")) else 0
 
@@ -73,6 +77,11 @@ def compiled(lang: str) -> tuple[Compiled, ...]:
         sep = r"(?:no\.?|n[º°o]\.?|number|num|#|:|\.|-)*"
         rx = re.compile(rf"\b{kw}\b\s*(?:{fill}\s+){{0,2}}{sep}\s*{value}", re.I)
         out.append(Compiled(f"context-{group['type'].lower()}", group["type"], rx, 1))
+        if group["type"] not in _NO_LABEL_GAP:
+            # "plate noted in incident report: IL 7XK 392", "Policy number on the card: ...":
+            # the context word starts a label of a few words that a colon ends
+            label = re.compile(rf"\b{kw}\b[A-Za-z' \t-]{{1,40}}?:[ \t]*{value}", re.I)
+            out.append(Compiled(f"label-{group['type'].lower()}", group["type"], label, 1, 0.9))
     zip_ctx = alternation(r["zip_context"])
     zip_rx = re.compile(rf"\b{zip_ctx}\s*:?\s*(\d{{4,5}}(?:-\d{{3,4}})?)\b", re.I)
     out.append(Compiled("zip-context", "ZIP", zip_rx, 1))
@@ -87,6 +96,10 @@ def compiled(lang: str) -> tuple[Compiled, ...]:
         out.append(Compiled("address-state", "LOCATION", re.compile(
             rf"(?:\b[A-Z][a-z]+[ \t]+|\d{{5}}[ \t]+)({states})\.?(?:,?[ \t]+\d{{5}}\b|[ \t]*$|(?=[,.;)]))",  # noqa: E501
             re.M), 1, 0.7))  # fmt: skip
+        # "Beaverton, OR 97005": a state code between a town and a ZIP code is an address
+        # part whatever the word ("OR", "IN", "ME"); the learned step never vetoes it
+        out.append(Compiled("address-state-zip", "LOCATION", re.compile(
+            rf"\b[A-Z][a-z]+,?[ \t]+({states})\.?,?[ \t]+\d{{5}}(?:-\d{{4}})?\b"), 1))  # fmt: skip
         out.append(Compiled("address-state", "LOCATION", re.compile(
             rf"\b[A-Z][a-z]+,[ \t]*({states})\b"), 1, 0.7))  # fmt: skip
     if lang in ("es", "pt"):
@@ -108,6 +121,8 @@ def _valid(c: Compiled, value: str) -> bool:
             and int(parts[1]) <= 31
             and min(int(parts[0]), int(parts[1])) <= 12
         )
+    if c.name.startswith("label-"):  # an identifier's shape: 3+ digits, 4+ letters/digits
+        return sum(ch.isdigit() for ch in value) >= 3 and sum(ch.isalnum() for ch in value) >= 4
     if c.name.startswith("context-") and c.type not in ("ID",):
         return sum(ch.isdigit() for ch in value) >= 3
     if c.type == "ID" and c.name == "context-id":
