@@ -101,3 +101,53 @@ def test_phone_after_reached_at() -> None:
     text = "Her brother can be reached at 4-1234 during the day."
     assert _covered(text, "4-1234")
     assert load_model("en") is not None  # the learned step ran and did not veto it
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("Her sister's number at work is 555.0148 after noon.", "555.0148"),
+        ("Questions to the covering NP at x7-4471 overnight.", "x7-4471"),
+    ],
+)
+def test_dotted_local_phones_and_extensions(text: str, phone: str) -> None:
+    assert _covered(text, phone)
+
+
+def test_decimals_and_times_signs_are_not_phones() -> None:
+    assert _flagged("K 3.4567 noted. Temp 101.2, Hct 27.8. Given x2-3 doses, x4 5mg.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("d/w Fennimore, will recheck lytes at 2200.", "Fennimore"),
+        ("Report given to Oyelaran at change of shift.", "Oyelaran"),
+        ("Covering for Sturrock tonight; no new issues.", "Sturrock"),
+        ("pt stable overnight. signed out to marchetti at 0700. no events.", "marchetti"),
+    ],
+)
+def test_names_after_hand_over_phrases(text: str, name: str) -> None:
+    assert _covered(text, name)
+
+
+def test_hand_over_phrases_before_ordinary_words_flag_nothing() -> None:
+    text = "Report given to oncoming nurse. Covering for lunch break. d/w team, agree with plan."
+    assert _flagged(text) == []
+
+
+def test_weak_titles_before_words_that_are_also_names_are_prose() -> None:
+    # "PA line", "pt comfort": a weak title then a word that is also a given name, in a
+    # lower-case note; relations still name anyone ("wife rose")
+    text = (
+        "pa line dc'd this am without problems. pt comfort maintained with morphine. "
+        "wife rose called and was updated. pt seen by pa jen okafor today."
+    )
+    found = _flagged(text)
+    assert "line" not in found and "comfort" not in found
+    assert _covered(text, "rose") and _covered(text, "jen okafor")
+
+
+def test_device_words_and_unit_doses_are_not_identifiers() -> None:
+    text = "Quinton catheter in place. Bair hugger on. Heparin 1000U/hr. Peri care done."
+    assert _flagged(text) == []

@@ -197,8 +197,10 @@ class _Ctx:
         t, nxt, lex = self.toks[i], self.toks[i + 1], self.lex
         if "." in gap:
             return False  # "asking for wife. Reorients": a new sentence
-        if not self.caps:
-            return self.first(nxt, strict=False) or (t.low in lex.relations and self.unknown(nxt))
+        if not self.caps:  # a relation may name anyone ("wife rose"); a weak title ("pa",
+            # "pt", "rn") before a name that is also a word reads as prose ("PA line")
+            strict = t.low not in lex.relations
+            return self.first(nxt, strict=strict) or (t.low in lex.relations and self.unknown(nxt))
         if self.surname(nxt) or self.first(nxt):
             return True
         after = self.toks[i + 2] if i + 2 < len(self.toks) else None
