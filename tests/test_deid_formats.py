@@ -151,3 +151,12 @@ def test_weak_titles_before_words_that_are_also_names_are_prose() -> None:
 def test_device_words_and_unit_doses_are_not_identifiers() -> None:
     text = "Quinton catheter in place. Bair hugger on. Heparin 1000U/hr. Peri care done."
     assert _flagged(text) == []
+
+
+def test_a_role_title_before_an_unknown_word_in_a_lower_case_note() -> None:
+    text = (
+        "neuro: a&ox3, follows commands. resp: ls clear, o2 sat 97% on 2l nc. gi: abd soft. "
+        "plan: continue to monitor. call ho okeke with any changes. pt tolerating diet."
+    )
+    assert _covered(text, "okeke")
+    assert "tolerating" not in _flagged(text)

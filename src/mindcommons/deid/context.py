@@ -20,6 +20,8 @@ from mindcommons.deid.resources import (
 from mindcommons.deid.spans import Span
 
 _JOINERS = frozenset({"st", "saint", "of", "the", "&", "and", "san", "santa", "são", "sao"})
+# Weak titles that name no role: the word after them is often no name ("pt lopressor").
+_NOT_ROLES = frozenset({"pt", "patient", "client", "name", "cc", "signed", "dear"})
 _AFTER_NAME = frozenset({"aware", "notified", "paged", "informed", "updated", "ordered"})
 _AFTER_STREET = re.compile(
     r"(?:,|[ \t]+(?:in|at))[ \t]*(?:\d{1,5}\w?[ \t]*,[ \t]*)?"
@@ -200,7 +202,8 @@ class _Ctx:
         if not self.caps:  # a relation may name anyone ("wife rose"); a weak title ("pa",
             # "pt", "rn") before a name that is also a word reads as prose ("PA line")
             strict = t.low not in lex.relations
-            return self.first(nxt, strict=strict) or (t.low in lex.relations and self.unknown(nxt))
+            by_role = t.low in lex.relations or t.low not in _NOT_ROLES  # "ho okeke", "wife x"
+            return self.first(nxt, strict=strict) or (by_role and self.unknown(nxt))
         if self.surname(nxt) or self.first(nxt):
             return True
         after = self.toks[i + 2] if i + 2 < len(self.toks) else None
