@@ -160,3 +160,10 @@ def test_a_role_title_before_an_unknown_word_in_a_lower_case_note() -> None:
     )
     assert _covered(text, "okeke")
     assert "tolerating" not in _flagged(text)
+
+
+def test_a_given_name_that_is_a_word_before_a_person_verb() -> None:
+    text = "THERAPIST: And at home? CLIENT: Better. Grace says the breathing helps at night."
+    assert _covered(text, "Grace")
+    text = "Pt resting. Staff called pharmacy. Nobody says otherwise. Will called back later."
+    assert not any(w in _flagged(text) for w in ("Staff", "Nobody", "Will"))

@@ -179,6 +179,17 @@ class _Ctx:
             and t.low not in self.lex.function
         )
 
+    def word_name(self, t: Tok) -> bool:
+        """'Hope says', 'Grace phoned': a capitalised given name that is also an ordinary
+        word, right before a verb only people do (mixed-case notes)."""
+        return (
+            self.caps
+            and self.propery(t)
+            and not t.text.isupper()
+            and t.low in self.gaz.first
+            and t.low not in self.lex.stop
+        )
+
     def word_then_surname(self, i: int) -> bool:
         """'Dr Will Cole', 'Dr. May Ortiz': after a title, a capitalised word that is also an
         ordinary word, then a surname on the same line: both are the name."""
@@ -346,7 +357,7 @@ def name_spans(text: str, lang: str) -> list[Span]:
                 add(j, i, f"before:{t.low}", 0.75)
         if (
             lex.person_verbs.match(text, t.end)
-            and (c.first(t) or c.unknown(t) if not c.caps else c.person(t))
+            and (c.first(t) or c.unknown(t) if not c.caps else c.person(t) or c.word_name(t))
             and t.low.removesuffix("'s") not in lex.relations | lex.suffixes | lex.weak_titles
             and (i == 0 or toks[i - 1].low not in lex.relations | lex.strong_titles)
         ):  # "bob visited", "JOHN STATES", "Joellen in to visit"
