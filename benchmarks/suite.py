@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         country=args.country, write_card=False,
     )  # fmt: skip
     plain_seconds = time.perf_counter() - t0
+    print(f"plain run: {sum(run.computed.values())} samples in {plain_seconds:.0f} s",
+          file=sys.stderr, flush=True)  # fmt: skip
     state = Journal(plain).read()
     t1 = time.perf_counter()
     card = local_card(
@@ -231,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit, seed=args.seed, country=args.country, before=r % 2 == 1,
         )  # fmt: skip
         repeats.append(one)
+        print(  # a long benchmark says where it is
+            f"repeat {r + 1}/{args.repeats}: overhead wall {one['overhead_wall']:+.2%}, "
+            f"cpu {one['overhead_cpu']:+.2%}",
+            file=sys.stderr,
+            flush=True,
+        )
     ratios = [x for rep in repeats for x in rep.pop("per_sample_ratios")]
 
     n = sum(v for k, v in run.computed.items() if k not in run.skipped)
