@@ -6,6 +6,7 @@ models is measured in ``benchmarks/lora.py``, not here.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,6 +320,72 @@ def test_score_weighted_training_moves_scores_toward_the_target() -> None:
     assert sum(after[0][0]) > sum(before[0][0])  # predictions moved toward 3
     with pytest.raises(ConfigError, match="score_weight"):
         TrainConfig(score_weight=0.5)
+
+
+def test_validation_summary_pools_loss_and_score_error() -> None:
+    pooled = {"n": 4.0, "loss_sum": 2.0, "score_abs_sum": 9.0, "score_items": 36.0}
+    assert LoraTrainer().summarize(pooled, {}) == {"heldout_loss": 0.5, "score_mae": 0.25}
+    assert LoraTrainer().summarize({"n": 0.0}, {}) == {}
+
+
+@pytest.mark.slow
+def test_validation_releases_loss_and_teacher_forced_score_error(home: Path) -> None:
+    """``evaluate`` sends sums only; its score error is exactly ``score_predictions``'s."""
+    from mindcommons.lora.convert import load_base
+    from mindcommons.lora.train import LoraModel
+
+    settings = load_settings(home)
+    params = {**PARAMS, "heldout_fraction": 0.99, "val_limit": 2, "score_weight": 20.0}
+    trainer = LoraTrainer()
+    weights = trainer.initial_weights(params)
+    out = trainer.evaluate("site-a", settings, weights, params)
+    assert out.weights == [] and out.n_examples == 2
+    assert set(out.metrics) == {"loss_sum", "score_abs_sum", "score_items"}
+    assert out.metrics["score_items"] == 18.0
+    held = site_examples("site-a", settings, split="heldout", heldout_fraction=0.99, limit=2)
+    model = LoraModel(load_base(), LoraSpec.from_params(params))
+    model.set_weights(weights)
+    pairs = model.score_predictions(held, 640)
+    errors = sum(abs(p - t) for got, want in pairs for p, t in zip(got, want, strict=True))
+    assert out.metrics["score_abs_sum"] == errors
+    plain = model.validate(held, 640, 1.0)[0]
+    assert out.metrics["loss_sum"] > 0 and plain > 0 and out.metrics["loss_sum"] != plain
+
+
+@pytest.mark.slow
+def test_converted_base_model_is_kept_on_disk_and_reloads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from mindcommons.lora import convert
+
+    base = convert.load_base()  # the process's copy (or the default disk cache)
+    monkeypatch.setenv(convert.CACHE_ENV, "off")
+    assert convert.disk_cache_dir() is None
+    monkeypatch.setenv(convert.CACHE_ENV, str(tmp_path / "cache"))
+    assert convert.disk_cache_dir() == tmp_path / "cache"
+    pristine = copy.deepcopy(base.model)  # earlier tests installed LoRA modules in place
+    for module in list(pristine.modules()):
+        for name, child in list(module.named_children()):
+            if getattr(child, "is_lora", False):
+                setattr(module, name, child.base)
+    folder = tmp_path / "cache" / "stored"
+    assert convert.store_converted(pristine, base.tokenizer, folder)
+    loaded = convert.load_converted(folder)
+    assert loaded is not None
+    model, tokenizer = loaded
+    text = "Refiere ánimo bajo; she sleeps badly. Dorme mal à noite."
+    ids = base.tokenizer(text).input_ids
+    assert tokenizer(text).input_ids == ids
+    with torch.no_grad():
+        x = torch.tensor([ids])
+        assert torch.equal(model(input_ids=x).logits, pristine(input_ids=x).logits)
+    (folder / "complete").unlink()  # an interrupted write is never used
+    assert convert.load_converted(folder) is None
+    blocked = tmp_path / "file"
+    blocked.write_text("x")  # a cache that cannot be written costs a reconversion only
+    assert not convert.store_converted(pristine, base.tokenizer, blocked / "stored")
 
 
 def test_train_names_what_is_missing(tmp_path: Path) -> None:

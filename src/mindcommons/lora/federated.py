@@ -7,8 +7,9 @@ the base model, trains a few steps on instruction examples built from its own re
 returns the new A/B matrices with its number of examples; the coordinator averages them
 (FedAvg on A and B separately, as in OpenFedLLM / FlowerTune; note avg(B)·avg(A) is not
 avg(B·A), the usual approximation). ``evaluate`` returns additive held-out statistics
-(answer-token loss sum and count). ``run_rounds`` is the same flow as a plain loop over
-site folders on one machine (no Flower), used by tests and ``benchmarks/lora.py``.
+(training-objective loss sum, teacher-forced item-score error sum, counts). ``run_rounds``
+is the same flow as a plain loop over site folders on one machine (no Flower), used by
+tests and ``benchmarks/lora.py``.
 
 Params (all optional): ``rank`` 4, ``alpha`` 8, ``targets`` "q,v", ``layers`` 0 (all),
 ``steps`` 8 per round, ``train_split`` "train" ("all": no held-out part),
@@ -108,7 +109,9 @@ class LoraTrainer:
     def evaluate(
         self, site: str, settings: Settings, weights: Weights, params: Mapping[str, Any]
     ) -> FitResult:
-        """Held-out answer loss as additive statistics: ``loss_sum`` and ``n``."""
+        """Held-out statistics as additive sums: ``loss_sum`` (the training objective, score
+        digits weighted ``score_weight``), ``score_abs_sum`` / ``score_items`` (teacher-forced
+        item-score error) and ``n``. The coordinator keeps the round with the lowest loss."""
         from mindcommons.models.embedded import cpu_turn
 
         held = _examples(site, settings, params, "heldout", "val_limit")
@@ -117,14 +120,23 @@ class LoraTrainer:
         with cpu_turn():
             model = _model(params)
             model.set_weights(weights)
-            loss, n = model.mean_loss(held, int(params.get("max_length", 1536)))
-        return FitResult(weights=[], n_examples=n, metrics={"loss_sum": loss * n} if n else {})
+            loss_sum, n, err_sum, items = model.validate(
+                held, int(params.get("max_length", 1536)),
+                float(params.get("score_weight", 1.0)),
+            )  # fmt: skip
+        if not n:
+            return FitResult(weights=[], n_examples=0, metrics={})
+        stats = {"loss_sum": loss_sum, "score_abs_sum": err_sum, "score_items": float(items)}
+        return FitResult(weights=[], n_examples=n, metrics=stats)
 
     def summarize(self, pooled: Mapping[str, float], params: Mapping[str, Any]) -> dict[str, float]:
-        """Pooled held-out loss (sums over sites divided by the pooled count)."""
+        """Pooled held-out loss and teacher-forced item-score MAE (sums over sites / counts)."""
         n = float(pooled.get("n", pooled.get("n_examples", 0.0)))
-        loss_sum = float(pooled.get("loss_sum", 0.0))
-        return {"heldout_loss": loss_sum / n} if n > 0 else {}
+        out = {"heldout_loss": float(pooled.get("loss_sum", 0.0)) / n} if n > 0 else {}
+        items = float(pooled.get("score_items", 0.0))
+        if items > 0:
+            out["score_mae"] = float(pooled.get("score_abs_sum", 0.0)) / items
+        return out
 
     def save_artifact(
         self,

@@ -191,10 +191,12 @@ class LoraModel:
 
     def _loss(self, enc: Encoded, score_weight: float = 1.0) -> Any:
         """Mean answer-token cross-entropy, score digits weighted ``score_weight``."""
-        torch = self._torch
-        x = torch.tensor([enc.ids])
+        x = self._torch.tensor([enc.ids])
         logits = self.base.model(input_ids=x).logits[0, :-1]
-        targets = x[0, 1:]
+        return self._weighted_ce(logits, x[0, 1:], enc, score_weight)
+
+    def _weighted_ce(self, logits: Any, targets: Any, enc: Encoded, score_weight: float) -> Any:
+        torch = self._torch
         per_token = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
         weights = torch.zeros(len(enc.ids) - 1)
         weights[enc.start - 1 :] = 1.0
@@ -250,16 +252,36 @@ class LoraModel:
             peak_rss_mb=peak_rss_mb(),
         )
 
-    def mean_loss(self, examples: Sequence[Example], max_length: int = 1536) -> tuple[float, int]:
-        """Mean answer-token loss over ``examples`` with the current weights, and how many."""
+    def validate(
+        self, examples: Sequence[Example], max_length: int = 1536, score_weight: float = 1.0
+    ) -> tuple[float, int, float, int]:
+        """Held-out statistics, one forward pass per example that fits.
+
+        Returns (summed training-objective loss — answer tokens, score digits weighted
+        ``score_weight`` as in ``train`` —, examples, summed absolute item-score error of
+        the teacher-forced score choice (as ``score_predictions``), items scored).
+        """
         torch = self._torch
-        values = []
+        digit_ids = self._digit_ids(4)
+        loss_sum, n, err_sum, n_items = 0.0, 0, 0.0, 0
         with torch.no_grad():
             for example in examples:
                 enc = self.encode(example, max_length)
-                if enc is not None:
-                    values.append(float(self._loss(enc)))
-        return (float(np.mean(values)) if values else float("nan")), len(values)
+                if enc is None:
+                    continue
+                x = torch.tensor([enc.ids])
+                logits = self.base.model(input_ids=x).logits[0]
+                loss_sum += float(self._weighted_ce(logits[:-1], x[0, 1:], enc, score_weight))
+                n += 1
+                for p in enc.scores:
+                    picked = int(torch.argmax(logits[p - 1, digit_ids]))
+                    err_sum += abs(picked - digit_ids.index(enc.ids[p]))
+                    n_items += 1
+        return loss_sum, n, err_sum, n_items
+
+    def _digit_ids(self, choices: int) -> list[int]:
+        tok = self.base.tokenizer
+        return [tok(str(d), add_special_tokens=False).input_ids[0] for d in range(choices)]
 
     def score_predictions(
         self, examples: Sequence[Example], max_length: int = 1536, choices: int = 4
@@ -272,8 +294,7 @@ class LoraModel:
         example) and close to generation, whose earlier evidence choices may differ.
         """
         torch = self._torch
-        tok = self.base.tokenizer
-        digit_ids = [tok(str(d), add_special_tokens=False).input_ids[0] for d in range(choices)]
+        digit_ids = self._digit_ids(choices)
         out = []
         with torch.no_grad():
             for example in examples:
