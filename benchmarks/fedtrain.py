@@ -11,11 +11,15 @@ numbers-only check) in this process (``local_send``; Flower's transport is measu
 (mu 0.01) and FedAvg with DP at epsilon = 8 (delta 1e-5, exact Gaussian accountant).
 Reported: test F1 (the kind's primary metric) and its ratio to centralized (goals >= 0.98;
 with DP >= 0.95), rounds, seconds, bytes sent/received per round. The DP variants run once
-per ``--dp-seeds`` seed (each site's validation split and the noise) and report the mean:
-one run's ratio moves by about +-0.015 with the seed. ``dp`` clips at 3 with the
-embeddings scaled by 3 inside the DP steps (``measure.heads.fit``, ``dp_feature_scale``),
-which learns in fewer rounds, so its noise is set for ``--dp-rounds`` (10) x ``--dp-steps``;
-``dp-clip1`` is the earlier recipe (clip 1, raw unit-norm embeddings, ``--rounds``).
+per ``--dp-seeds`` seed (each site's validation split and the noise) and report each
+seed's ratio, their mean and minimum. ``dp`` clips at 3 with the embeddings scaled by 3
+inside the DP steps (``measure.heads.fit``, ``dp_feature_scale``) and its step size falls
+linearly over the rounds (``measure.federated.lr_factor``: Adam moves every coordinate by
+about the step size once the noise dominates the gradient, so the last rounds' step size
+sets the noise left in the weights); its noise is set for ``--dp-rounds`` (10) x
+``--dp-steps``. ``dp-prev`` is the same with a constant step size (the recipe before),
+``dp-clip1`` the one before that (clip 1, raw unit-norm embeddings, ``--rounds``). Each
+run also reports the pooled validation metric the federation saw (no test set there).
 
     .venv/bin/python benchmarks/fedtrain.py --data ../shared/data
 """
@@ -140,6 +144,11 @@ def main() -> None:
         help="rounds of the DP variants (the noise is set for rounds x steps)",
     )
     ap.add_argument("--dp-lr", type=float, default=0.03, help="Adam step size with DP")
+    ap.add_argument(
+        "--dp-lr-schedule",
+        default="linear",
+        help="step size over the DP rounds: constant, linear, cosine (dp-prev: constant)",
+    )
     ap.add_argument("--dp-clip", type=float, default=3.0, help="per-example L2 clip")
     ap.add_argument(
         "--dp-feature-scale",
@@ -149,11 +158,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--dp-seeds",
-        default="0,1,2",
-        help="DP variant once per seed (site split and noise); mean reported",
+        default="0,1,2,3,4",
+        help="DP variants once per seed (site validation split and noise); mean and min",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--variants", default="fedavg,fedprox,dp")
+    ap.add_argument("--variants", default="fedavg,fedprox,dp,dp-prev")
     args = ap.parse_args()
     spec = MEASURES.get(args.kind)
     metric = spec.primary_metric
@@ -169,7 +178,7 @@ def main() -> None:
     weights, best_epoch, _ = fit_head(spec, x_tr, encode_labels(spec, train), x_val,
                                       encode_labels(spec, val), seed=args.seed)  # fmt: skip
     pred = predict_labels(head_config(spec), weights, x_te)
-    central = {
+    central: dict[str, Any] = {
         "metrics": score_outputs(spec.outputs, y_te, pred),
         "intervals": bootstrap(spec.outputs, y_te, pred, n_boot=500, seed=args.seed),
         "seconds": round(time.perf_counter() - t, 2),
@@ -189,18 +198,19 @@ def main() -> None:
         "fedavg": {**common, "strategy": "fedavg", "mu": 0.0},
         "fedprox": {**common, "strategy": "fedprox", "mu": 0.01},
         "dp": {**common, "strategy": "fedavg", "mu": 0.0, "lr": args.dp_lr,
-               "rounds": args.dp_rounds,
+               "rounds": args.dp_rounds, "lr_schedule": args.dp_lr_schedule,
                "dp": {"epsilon": args.dp_epsilon, "delta": 1e-5, "clip": args.dp_clip,
                       "feature_scale": args.dp_feature_scale, "steps": args.dp_steps}},
     }  # fmt: skip
-    # the earlier recipe, for comparison in the same run: clip 1 on the raw embeddings,
-    # noise set for --rounds rounds
-    variants["dp-clip1"] = {**variants["dp"], "rounds": args.rounds,
+    # the earlier recipes, for comparison in the same run: a constant step size; clip 1 on
+    # the raw embeddings with the noise set for --rounds rounds
+    variants["dp-prev"] = {**variants["dp"], "lr_schedule": "constant"}
+    variants["dp-clip1"] = {**variants["dp-prev"], "rounds": args.rounds,
                             "dp": {**variants["dp"]["dp"], "clip": 1.0,
                                    "feature_scale": 1.0}}  # fmt: skip
     names = []
     for name in args.variants.split(","):
-        if name in ("dp", "dp-clip1"):
+        if name in ("dp", "dp-prev", "dp-clip1"):
             seeds = [int(x) for x in args.dp_seeds.split(",")]
             for seed in seeds:
                 key = name if seed == seeds[0] else f"{name}-seed{seed}"
@@ -216,6 +226,7 @@ def main() -> None:
         runs[name] = {
             metric: scored["metrics"][metric], "interval": scored["intervals"][metric],
             "ratio_to_centralized": scored["metrics"][metric] / base if base else None,
+            "validation": summary.get("best_validation", {}).get(metric),
             "goal": 0.95 if name.startswith("dp") else 0.98,
             "rounds_run": summary["rounds_run"], "best_round": summary["best_round"],
             "seconds": summary["wall_seconds"],
@@ -229,14 +240,15 @@ def main() -> None:
         print(f"{name}: {metric} {runs[name][metric]:.4f} vs centralized {base:.4f}",
               file=sys.stderr)  # fmt: skip
     over_seeds = {}
-    for family in ("dp", "dp-clip1"):
+    for family in ("dp", "dp-prev", "dp-clip1"):
         rows = [r for k, r in runs.items() if k == family or k.startswith(family + "-seed")]
         if rows:
             ratios = [r["ratio_to_centralized"] for r in rows]
             over_seeds[family] = {
                 "seeds": len(rows), metric: float(np.mean([r[metric] for r in rows])),
                 "ratio_mean": float(np.mean(ratios)), "ratio_min": min(ratios),
-                "ratio_max": max(ratios),
+                "ratio_max": max(ratios), "ratios": [round(x, 4) for x in ratios],
+                "validation_mean": float(np.mean([r["validation"] or 0.0 for r in rows])),
             }  # fmt: skip
     print(json.dumps({
         "kind": args.kind, "dp_over_seeds": over_seeds, "metric": metric, "n_test": len(test),

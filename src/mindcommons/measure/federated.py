@@ -24,6 +24,7 @@ answers. Embeddings are cached in ``<site_dir>/cache/embeddings.sqlite`` (never 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -51,6 +52,30 @@ from mindcommons.measure.scores import from_confusion
 from mindcommons.settings import Settings
 
 PHASES = ("describe", "fit", "evaluate")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(params: Mapping[str, Any]) -> float:
+    """The step-size factor of this fit round under ``lr_schedule`` (rounds 1..``rounds``).
+
+    ``linear`` falls from 1 in round 1 to ``1/rounds`` in the last round, ``cosine`` from 1
+    towards 0 on a half cosine; ``constant`` (default) is 1. The schedule depends only on
+    the round number, never on data, so with DP it costs no privacy. Why decay with DP:
+    Adam divides each step by the gradient's running scale, so once the true gradient is
+    small next to the noise every coordinate still moves by about ``lr`` per step, in a
+    random direction; the noise left in the final weights scales with the last rounds'
+    step size, not with the noise multiplier.
+    """
+    schedule = str(params.get("lr_schedule", "constant"))
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"unknown lr_schedule '{schedule}' (expected {', '.join(LR_SCHEDULES)})")
+    rounds = max(1, int(params.get("rounds", 1)))
+    done = (min(max(1, int(params.get("round", 1))), rounds) - 1) / rounds
+    if schedule == "linear":
+        return 1.0 - done
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * done))
+    return 1.0
 
 
 @contextlib.contextmanager
@@ -201,7 +226,7 @@ class MeasureTrainer:
         dp = params.get("dp") or {}
         opts = heads.FitOptions(
             epochs=int(params.get("local_epochs", 2)),
-            lr=float(params.get("lr", 3e-3)),
+            lr=float(params.get("lr", 3e-3)) * lr_factor(params),
             batch_size=int(params.get("batch_size", 64)),
             class_weights=_class_weights(kind, cfg, params),
             prox_mu=float(params.get("mu", 0.0)),
@@ -310,6 +335,7 @@ def run_federated(
     dp_steps: int = 10,
     dp_feature_scale: float = 3.0,
     dp_lr: float = 0.03,
+    dp_lr_schedule: str = "linear",
     patience: int = 3,
     seed: int = 0,
     secure_aggregation: bool = False,
@@ -322,9 +348,10 @@ def run_federated(
 
     With ``dp_epsilon`` each site runs ``dp_steps`` full-batch DP steps per round at step
     size ``dp_lr`` (``lr`` is for the non-private minibatch epochs), on embeddings scaled
-    by ``dp_feature_scale`` with per-example clip ``dp_clip``; the coordinator sets the
-    noise for ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py`` measured 3 / 3 /
-    0.03 with 10 rounds on SAD; see ``docs/measurement.md``). With ``secure_aggregation``
+    by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling over
+    the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise for
+    ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py`` measured 3 / 3 / 0.03,
+    linear decay, 10 rounds on SAD; see ``docs/measurement.md``). With ``secure_aggregation``
     every fit round runs Flower's SecAgg+ (``federation.secagg``): the coordinator sees only
     the masked sum of the sites' updates.
     """
@@ -341,6 +368,8 @@ def run_federated(
     }  # fmt: skip
     if dp_epsilon > 0:
         params["lr"] = dp_lr
+        params["lr_schedule"] = dp_lr_schedule
+        lr_factor(params)  # an unknown schedule fails here, before any site is asked
         params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
                         "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
     if secure_aggregation:
