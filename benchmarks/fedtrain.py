@@ -12,13 +12,15 @@ numbers-only check) in this process (``local_send``; Flower's transport is measu
 Reported: test F1 (the kind's primary metric) and its ratio to centralized (goals >= 0.98;
 with DP >= 0.95), rounds, seconds, bytes sent/received per round. The DP variants run once
 per ``--dp-seeds`` seed (each site's validation split and the noise) and report each
-seed's ratio, their mean and minimum. ``dp`` clips at 3 with the embeddings scaled by 3
+seed's ratio, their mean and minimum. ``dp`` clips at 2 with the embeddings scaled by 3
 inside the DP steps (``measure.heads.fit``, ``dp_feature_scale``) and its step size falls
 linearly over the rounds (``measure.federated.lr_factor``: Adam moves every coordinate by
 about the step size once the noise dominates the gradient, so the last rounds' step size
 sets the noise left in the weights); its noise is set for ``--dp-rounds`` (10) x
-``--dp-steps``. ``dp-prev`` is the same with a constant step size (the recipe before),
-``dp-clip1`` the one before that (clip 1, raw unit-norm embeddings, ``--rounds``). Each
+``--dp-steps``. Clip 2 and the schedule were chosen on the sites' validation splits
+(``benchmarks/RESULTS.md``). ``dp-clip3`` clips at 3, ``dp-prev`` clips at 3 with a
+constant step size (the recipe before), ``dp-clip1`` the one before that (clip 1, raw
+unit-norm embeddings, ``--rounds``). Each
 run also reports the pooled validation metric the federation saw (no test set there).
 
     .venv/bin/python benchmarks/fedtrain.py --data ../shared/data
@@ -149,7 +151,7 @@ def main() -> None:
         default="linear",
         help="step size over the DP rounds: constant, linear, cosine (dp-prev: constant)",
     )
-    ap.add_argument("--dp-clip", type=float, default=3.0, help="per-example L2 clip")
+    ap.add_argument("--dp-clip", type=float, default=2.0, help="per-example L2 clip")
     ap.add_argument(
         "--dp-feature-scale",
         type=float,
@@ -162,7 +164,7 @@ def main() -> None:
         help="DP variants once per seed (site validation split and noise); mean and min",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--variants", default="fedavg,fedprox,dp,dp-prev")
+    ap.add_argument("--variants", default="fedavg,fedprox,dp,dp-clip3,dp-prev")
     args = ap.parse_args()
     spec = MEASURES.get(args.kind)
     metric = spec.primary_metric
@@ -204,13 +206,14 @@ def main() -> None:
     }  # fmt: skip
     # the earlier recipes, for comparison in the same run: a constant step size; clip 1 on
     # the raw embeddings with the noise set for --rounds rounds
-    variants["dp-prev"] = {**variants["dp"], "lr_schedule": "constant"}
+    variants["dp-clip3"] = {**variants["dp"], "dp": {**variants["dp"]["dp"], "clip": 3.0}}
+    variants["dp-prev"] = {**variants["dp-clip3"], "lr_schedule": "constant"}
     variants["dp-clip1"] = {**variants["dp-prev"], "rounds": args.rounds,
                             "dp": {**variants["dp"]["dp"], "clip": 1.0,
                                    "feature_scale": 1.0}}  # fmt: skip
     names = []
     for name in args.variants.split(","):
-        if name in ("dp", "dp-prev", "dp-clip1"):
+        if name in ("dp", "dp-clip3", "dp-prev", "dp-clip1"):
             seeds = [int(x) for x in args.dp_seeds.split(",")]
             for seed in seeds:
                 key = name if seed == seeds[0] else f"{name}-seed{seed}"
@@ -240,7 +243,7 @@ def main() -> None:
         print(f"{name}: {metric} {runs[name][metric]:.4f} vs centralized {base:.4f}",
               file=sys.stderr)  # fmt: skip
     over_seeds = {}
-    for family in ("dp", "dp-prev", "dp-clip1"):
+    for family in ("dp", "dp-clip3", "dp-prev", "dp-clip1"):
         rows = [r for k, r in runs.items() if k == family or k.startswith(family + "-seed")]
         if rows:
             ratios = [r["ratio_to_centralized"] for r in rows]

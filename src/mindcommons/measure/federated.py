@@ -331,7 +331,7 @@ def run_federated(
     lr: float = 3e-3,
     dp_epsilon: float = 0.0,
     dp_delta: float = 1e-5,
-    dp_clip: float = 3.0,
+    dp_clip: float = 2.0,
     dp_steps: int = 10,
     dp_feature_scale: float = 3.0,
     dp_lr: float = 0.03,
@@ -350,10 +350,10 @@ def run_federated(
     size ``dp_lr`` (``lr`` is for the non-private minibatch epochs), on embeddings scaled
     by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling over
     the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise for
-    ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py`` measured 3 / 3 / 0.03,
-    linear decay, 10 rounds on SAD; see ``docs/measurement.md``). With ``secure_aggregation``
-    every fit round runs Flower's SecAgg+ (``federation.secagg``): the coordinator sees only
-    the masked sum of the sites' updates.
+    ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py``: clip 2, scale 3, 0.03,
+    linear decay, 10 rounds on SAD, chosen on validation; see ``docs/measurement.md``).
+    With ``secure_aggregation`` every fit round runs Flower's SecAgg+
+    (``federation.secagg``): the coordinator sees only the masked sum of the sites' updates.
     """
     from mindcommons.federation.runner import run_job
 
