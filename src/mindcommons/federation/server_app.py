@@ -364,7 +364,7 @@ def run_training(
         settings_param,
     )
     from mindcommons.federation.server import job_params
-    from mindcommons.federation.training import TRAINERS, ArtifactWriter, fedavg
+    from mindcommons.federation.training import TRAINERS, ArtifactWriter, fedavg, server_step
     from mindcommons.measure.privacy import epsilon_for, noise_for
 
     started = time.perf_counter()
@@ -427,6 +427,10 @@ def run_training(
     best_round = 0
     since = 0
     dp_steps_done = 0
+    velocity = None  # FedAvgM (params server_lr, server_momentum; default plain FedAvg)
+    server_lr = float(params.get("server_lr", 1.0))
+    server_momentum = float(params.get("server_momentum", 0.0))
+    summary["server_optimizer"] = {"lr": server_lr, "momentum": server_momentum}
     r = 0
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
@@ -452,7 +456,8 @@ def run_training(
             summary["stopped"] = f"round {r}: no site returned weights"
             break
         # secure aggregation: only the weighted average of the updates reached us
-        weights = secured[0] if secured else fedavg(fitted)
+        averaged = secured[0] if secured else fedavg(fitted)
+        weights, velocity = server_step(weights, averaged, velocity, server_lr, server_momentum)
         if dp:
             dp_steps_done += int(dp["steps"])
         entry["seconds"] = round(time.perf_counter() - t0, 3)

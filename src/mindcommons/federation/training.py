@@ -199,3 +199,34 @@ def pool_sums(metrics: list[Mapping[str, float]]) -> dict[str, float]:
         for k, v in m.items():
             pooled[k] = pooled.get(k, 0.0) + float(v)
     return pooled
+
+
+def server_step(
+    previous: Weights,
+    averaged: Weights,
+    velocity: Weights | None,
+    lr: float = 1.0,
+    momentum: float = 0.0,
+) -> tuple[Weights, Weights | None]:
+    """Server optimizer on the round's average (FedAvgM, Hsu et al. 2019).
+
+    The sites' average is read as a pseudo-gradient ``d = previous - averaged``; with
+    ``v = momentum * v + d`` the new global weights are ``previous - lr * v``. ``lr = 1``
+    and ``momentum = 0`` is plain FedAvg (``averaged`` returned unchanged). It uses only
+    the aggregate, so with DP it is post-processing (no privacy cost), and it works on
+    the masked sum of secure aggregation too. Returns the weights and the new velocity.
+    """
+    if lr <= 0 or not 0.0 <= momentum < 1.0:
+        raise ValueError(f"server lr must be > 0 and momentum in [0, 1), got {lr}, {momentum}")
+    if lr == 1.0 and momentum == 0.0:
+        return averaged, None
+    new_v: Weights = []
+    out: Weights = []
+    for i, (p, a) in enumerate(zip(previous, averaged, strict=True)):
+        avg = np.asarray(a, dtype=np.float64)
+        d = np.asarray(p, dtype=np.float64) - avg
+        v = d if velocity is None else momentum * np.asarray(velocity[i], np.float64) + d
+        new_v.append(v.astype(np.float32))
+        # previous - lr * v, written from the average: lr 1 with no history is exact FedAvg
+        out.append((avg - (lr - 1.0) * d - lr * (v - d)).astype(np.float32))
+    return out, new_v
