@@ -136,6 +136,23 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--local-epochs", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=3e-3, help="Adam step size (FedAvg, FedProx)")
+    ap.add_argument(
+        "--lr-schedule", default="constant", help="FedAvg/FedProx step size over the rounds"
+    )
+    ap.add_argument("--batch-size", type=int, default=64, help="local minibatch (FedAvg/Prox)")
+    ap.add_argument("--patience", type=int, default=5, help="rounds without improvement")
+    ap.add_argument("--server-lr", type=float, default=1.0, help="FedAvgM server step size")
+    ap.add_argument("--server-momentum", type=float, default=0.5, help="FedAvgM momentum")
+    ap.add_argument("--dp-server-lr", type=float, default=1.0, help="the DP variants' server lr")
+    ap.add_argument("--dp-server-momentum", type=float, default=0.0, help="their momentum")
+    ap.add_argument(
+        "--dev",
+        type=float,
+        default=0.0,
+        help="> 0: hold this share of the training pool out as a development set and score "
+        "on it instead of the test set (to choose a recipe without looking at test)",
+    )
     ap.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew")
     ap.add_argument("--dp-epsilon", type=float, default=8.0)
     ap.add_argument("--dp-steps", type=int, default=10, help="DP full-batch steps per round")
@@ -159,16 +176,22 @@ def main() -> None:
         help="DP steps on s*x (bias share of the clip: 1/(s^2+1))",
     )
     ap.add_argument(
+        "--seeds",
         "--dp-seeds",
+        dest="seeds",
         default="0,1,2,3,4",
-        help="DP variants once per seed (site validation split and noise); mean and min",
+        help="every variant once per seed (site validation split, DP noise); mean and min",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--variants", default="fedavg,fedprox,dp,dp-clip3,dp-prev")
+    ap.add_argument("--variants", default="fedavg,fedprox,fedavg-plain,fedprox-plain,dp")
     args = ap.parse_args()
     spec = MEASURES.get(args.kind)
     metric = spec.primary_metric
     pool, test, _ = load_kind(args.kind, args.data, args.seed)
+    scored_on = "test"
+    if args.dev > 0:  # choose on training data only: the test set is not scored at all
+        pool, test, _ = split_examples(pool, args.seed + 7, val=args.dev, test=0.0)
+        scored_on = f"development set ({args.dev:.0%} of the training pool)"
     x_te = features(spec, [e.texts for e in test], cache=args.cache)
     y_te = encode_labels(spec, test)
 
@@ -187,6 +210,22 @@ def main() -> None:
         "best_epoch": best_epoch + 1,
     }
     base = central["metrics"][metric]
+    # the centralized head once per seed too (its validation split and init): how much of a
+    # ratio is the denominator's own seed-to-seed spread
+    seeds = [int(x) for x in args.seeds.split(",")]
+    central_by_seed: dict[int, float] = {args.seed: base}
+    for seed in seeds:
+        if seed not in central_by_seed:
+            tr_s, val_s, _ = split_examples(pool, seed + 1, val=0.1, test=0.0)
+            w_s, _, _ = fit_head(
+                spec, features(spec, [e.texts for e in tr_s], cache=args.cache),
+                encode_labels(spec, tr_s), features(spec, [e.texts for e in val_s],
+                cache=args.cache), encode_labels(spec, val_s), seed=seed,
+            )  # fmt: skip
+            pred_s = predict_labels(head_config(spec), w_s, x_te)
+            central_by_seed[seed] = score_outputs(spec.outputs, y_te, pred_s)[metric]
+    central_mean = float(np.mean([central_by_seed[s] for s in seeds]))
+    central["over_seeds"] = {"by_seed": central_by_seed, "mean": central_mean}
 
     root = Path(tempfile.mkdtemp(prefix="mc-fedtrain-"))
     parts = deal(pool, spec.outputs[0].key, args.alpha, args.seed)
@@ -194,16 +233,22 @@ def main() -> None:
     label_mix = {s: {lab: sum(1 for e in ex if e.labels.get(spec.outputs[0].key) == lab)
                      for lab in spec.outputs[0].labels} for s, ex in parts.items()}  # fmt: skip
     common = {"trainer": "measure", "kind": args.kind, "rounds": args.rounds, "seed": args.seed,
-              "local_epochs": args.local_epochs, "lr": 3e-3, "patience": 5,
+              "local_epochs": args.local_epochs, "lr": args.lr, "patience": args.patience,
+              "lr_schedule": args.lr_schedule, "batch_size": args.batch_size,
+              "server_lr": args.server_lr, "server_momentum": args.server_momentum,
               "val_fraction": 0.1, "hidden": 0, "stop_metric": metric}  # fmt: skip
     variants = {
         "fedavg": {**common, "strategy": "fedavg", "mu": 0.0},
         "fedprox": {**common, "strategy": "fedprox", "mu": 0.01},
         "dp": {**common, "strategy": "fedavg", "mu": 0.0, "lr": args.dp_lr,
                "rounds": args.dp_rounds, "lr_schedule": args.dp_lr_schedule,
+               "server_lr": args.dp_server_lr, "server_momentum": args.dp_server_momentum,
                "dp": {"epsilon": args.dp_epsilon, "delta": 1e-5, "clip": args.dp_clip,
                       "feature_scale": args.dp_feature_scale, "steps": args.dp_steps}},
     }  # fmt: skip
+    # plain FedAvg / FedProx (no server momentum): the recipes before, in the same run
+    variants["fedavg-plain"] = {**variants["fedavg"], "server_lr": 1.0, "server_momentum": 0.0}
+    variants["fedprox-plain"] = {**variants["fedprox"], "server_lr": 1.0, "server_momentum": 0.0}
     # the earlier recipes, for comparison in the same run: a constant step size; clip 1 on
     # the raw embeddings with the noise set for --rounds rounds
     variants["dp-clip3"] = {**variants["dp"], "dp": {**variants["dp"]["dp"], "clip": 3.0}}
@@ -212,15 +257,12 @@ def main() -> None:
                             "dp": {**variants["dp"]["dp"], "clip": 1.0,
                                    "feature_scale": 1.0}}  # fmt: skip
     names = []
-    for name in args.variants.split(","):
-        if name in ("dp", "dp-clip3", "dp-prev", "dp-clip1"):
-            seeds = [int(x) for x in args.dp_seeds.split(",")]
-            for seed in seeds:
-                key = name if seed == seeds[0] else f"{name}-seed{seed}"
-                variants[key] = {**variants[name], "seed": seed}
-                names.append(key)
-        else:
-            names.append(name)
+    families = args.variants.split(",")
+    for name in families:
+        for seed in seeds:
+            key = name if seed == seeds[0] else f"{name}-seed{seed}"
+            variants[key] = {**variants[name], "seed": seed}
+            names.append(key)
     runs: dict[str, Any] = {}
     for name in names:
         summary = federated(settings, args.kind, variants[name], timeout=7200)
@@ -229,6 +271,7 @@ def main() -> None:
         runs[name] = {
             metric: scored["metrics"][metric], "interval": scored["intervals"][metric],
             "ratio_to_centralized": scored["metrics"][metric] / base if base else None,
+            "ratio_to_centralized_mean": scored["metrics"][metric] / central_mean,
             "validation": summary.get("best_validation", {}).get(metric),
             "goal": 0.95 if name.startswith("dp") else 0.98,
             "rounds_run": summary["rounds_run"], "best_round": summary["best_round"],
@@ -243,7 +286,7 @@ def main() -> None:
         print(f"{name}: {metric} {runs[name][metric]:.4f} vs centralized {base:.4f}",
               file=sys.stderr)  # fmt: skip
     over_seeds = {}
-    for family in ("dp", "dp-clip3", "dp-prev", "dp-clip1"):
+    for family in families:
         rows = [r for k, r in runs.items() if k == family or k.startswith(family + "-seed")]
         if rows:
             ratios = [r["ratio_to_centralized"] for r in rows]
@@ -251,11 +294,13 @@ def main() -> None:
                 "seeds": len(rows), metric: float(np.mean([r[metric] for r in rows])),
                 "ratio_mean": float(np.mean(ratios)), "ratio_min": min(ratios),
                 "ratio_max": max(ratios), "ratios": [round(x, 4) for x in ratios],
+                "ratios_to_centralized_mean": [round(r["ratio_to_centralized_mean"], 4)
+                                               for r in rows],
                 "validation_mean": float(np.mean([r["validation"] or 0.0 for r in rows])),
             }  # fmt: skip
     print(json.dumps({
-        "kind": args.kind, "dp_over_seeds": over_seeds, "metric": metric, "n_test": len(test),
-        "n_pool": len(pool),
+        "kind": args.kind, "scored_on": scored_on, "over_seeds": over_seeds, "metric": metric,
+        "n_test": len(test), "n_pool": len(pool),
         "sites_label_mix": label_mix, "centralized": central, "federated": runs,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],

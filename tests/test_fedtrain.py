@@ -18,6 +18,7 @@ from mindcommons.federation import launcher
 from mindcommons.federation.site import run_site_job
 from mindcommons.federation.training import (
     fedavg,
+    server_step,
     split_weights,
     weights_from_job,
     weights_to_config,
@@ -41,6 +42,21 @@ def test_weight_codecs_and_fedavg() -> None:
     assert np.allclose(avg[0], 0.75)
     with pytest.raises(ValueError):
         fedavg([])
+
+
+def test_server_step_is_fedavg_by_default_and_fedavgm_otherwise() -> None:
+    prev, avg = [np.ones(2, np.float32)], [np.zeros(2, np.float32)]
+    same, v = server_step(prev, avg, None)  # lr 1, no momentum: the average itself
+    assert same is avg and v is None
+    w1, v1 = server_step(prev, avg, None, lr=1.0, momentum=0.5)  # first round: no history
+    assert np.allclose(w1[0], 0.0) and v1 is not None and np.allclose(v1[0], 1.0)
+    # second round: pseudo-gradient 0.5 (w1 - avg2) plus half of the last velocity
+    w2, v2 = server_step(w1, [np.full(2, -0.5, np.float32)], v1, lr=1.0, momentum=0.5)
+    assert v2 is not None and np.allclose(v2[0], 1.0) and np.allclose(w2[0], -1.0)
+    w3, _ = server_step(prev, avg, None, lr=2.0)  # a server step size past the average
+    assert np.allclose(w3[0], -1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        server_step(prev, avg, None, momentum=1.0)
 
 
 def test_dp_feature_scale_is_the_same_model_and_noise_follows_the_accountant() -> None:
@@ -182,7 +198,7 @@ def test_federated_training_improves_and_sends_only_numbers(home: Settings) -> N
     dump = home.federation_dir() / "train-dump.jsonl"
     result = run_federated(
         home, KIND, sites=["site-a", "site-b"], rounds=2, strategy="fedprox", mu=0.01,
-        local_epochs=3, lr=0.01, seed=1, timeout=900, debug_dump=dump,
+        local_epochs=3, lr=0.01, seed=1, timeout=900, debug_dump=dump, server_momentum=0.5,
     )  # fmt: skip
     summary = result["training"]
     assert result["missing"] == {}, result
@@ -197,6 +213,7 @@ def test_federated_training_improves_and_sends_only_numbers(home: Settings) -> N
     measurer = load_measurer(summary["artifact"])
     card = measurer.card
     assert card["training"]["mode"] == "federated" and card["training"]["strategy"] == "fedprox"
+    assert card["training"]["server_optimizer"] == {"lr": 1.0, "momentum": 0.5}  # FedAvgM
     pred = measurer.predict(["Everyone at the office surely thinks I am useless"])
     assert pred[0].labels["mind reading"] == "1"
     # CANARY: replies carried weights and numbers only; nothing of the site text crossed

@@ -337,6 +337,9 @@ def run_federated(
     dp_lr: float = 0.03,
     dp_lr_schedule: str = "linear",
     patience: int = 3,
+    server_lr: float = 1.0,
+    server_momentum: float = 0.5,
+    dp_server_momentum: float = 0.0,
     seed: int = 0,
     secure_aggregation: bool = False,
     out: Path | None = None,
@@ -352,8 +355,12 @@ def run_federated(
     the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise for
     ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py``: clip 2, scale 3, 0.03,
     linear decay, 10 rounds on SAD, chosen on validation; see ``docs/measurement.md``).
-    With ``secure_aggregation`` every fit round runs Flower's SecAgg+
-    (``federation.secagg``): the coordinator sees only the masked sum of the sites' updates.
+    The coordinator steps from the sites' average with server momentum
+    (``server_momentum``, ``server_lr``: FedAvgM, ``federation.training.server_step``;
+    0.5 and 1 chosen on a development set, ``benchmarks/RESULTS.md``; 0 and 1 is plain
+    FedAvg); with DP ``dp_server_momentum`` (0: momentum did not pay there). With
+    ``secure_aggregation`` every fit round runs Flower's SecAgg+ (``federation.secagg``):
+    the coordinator sees only the masked sum of the sites' updates.
     """
     from mindcommons.federation.runner import run_job
 
@@ -365,10 +372,12 @@ def run_federated(
         "trainer": "measure", "kind": kind, "rounds": rounds, "strategy": strategy,
         "mu": mu if strategy == "fedprox" else 0.0, "local_epochs": local_epochs, "lr": lr,
         "patience": patience, "seed": seed, "hidden": 0,
+        "server_lr": server_lr, "server_momentum": server_momentum,
     }  # fmt: skip
     if dp_epsilon > 0:
         params["lr"] = dp_lr
         params["lr_schedule"] = dp_lr_schedule
+        params["server_momentum"] = dp_server_momentum
         lr_factor(params)  # an unknown schedule fails here, before any site is asked
         params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
                         "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
