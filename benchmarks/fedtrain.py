@@ -1,29 +1,33 @@
 """Federated versus centralized training of a measurement head on the same split.
 
 The training pool of a public dataset (default: SAD stressor categories; the IMHI test
-sentences are the test set, as in ``benchmarks/measure.py``) is dealt to 3 sites with
-skewed label mixes (Dirichlet alpha over labels: non-IID). Centralized: one linear head
-on the union with early stopping on a 10% validation split. Federated: the same head
-trained by the coordinator flow of ``federation.server_app.run_training`` with every
-round going through each site's own guard (``run_site_job``: policy, ``train`` job,
-numbers-only check) in this process (``local_send``; Flower's transport is measured by
-``tests/test_fedtrain.py`` and reported per round there). Variants: FedAvg, FedProx
-(mu 0.01) and FedAvg with DP at epsilon = 8 (delta 1e-5, exact Gaussian accountant).
-Reported: test F1 (the kind's primary metric) and its ratio to centralized (goals >= 0.98;
-with DP >= 0.95), rounds, seconds, bytes sent/received per round. The DP variants run once
-per ``--dp-seeds`` seed (each site's validation split and the noise) and report each
-seed's ratio, their mean and minimum. ``dp`` clips at 2 with the embeddings scaled by 3
-inside the DP steps (``measure.heads.fit``, ``dp_feature_scale``) and its step size falls
-linearly over the rounds (``measure.federated.lr_factor``: Adam moves every coordinate by
-about the step size once the noise dominates the gradient, so the last rounds' step size
-sets the noise left in the weights); its noise is set for ``--dp-rounds`` (10) x
-``--dp-steps``. Clip 2 and the schedule were chosen on the sites' validation splits
-(``benchmarks/RESULTS.md``). ``dp-clip3`` clips at 3, ``dp-prev`` clips at 3 with a
-constant step size (the recipe before), ``dp-clip1`` the one before that (clip 1, raw
-unit-norm embeddings, ``--rounds``). Each
-run also reports the pooled validation metric the federation saw (no test set there).
+sentences are the test set, as in ``benchmarks/measure.py``) is dealt to 3 sites with skewed
+label mixes (Dirichlet alpha over labels: non-IID). Centralized: one linear head on the
+union with early stopping on a 10% validation split. Federated: the same head trained by the
+coordinator flow of ``federation.server_app.run_training`` with every round going through
+each site's own guard (``run_site_job``: policy, ``train`` job, numbers-only check) in this
+process (``local_send``; Flower's transport is measured by ``tests/test_fedtrain.py`` and
+reported per round there). Variants: FedAvg, FedProx (mu 0.01) and FedAvg with DP at epsilon
+= 8 (delta 1e-5, exact Gaussian accountant). Reported: test F1 (the kind's primary metric)
+and its ratio to centralized (goals >= 0.98; with DP >= 0.95), rounds, seconds, bytes
+sent/received per round. Every variant runs once per ``--seeds`` seed (each site's
+validation split, the DP noise) and reports each seed's ratio, their mean and minimum; the
+centralized head is trained per seed too (its mean is a second denominator). FedAvg and
+FedProx step from the sites' average with server momentum 0.5 (FedAvgM,
+``--server-momentum``; ``fedavg-plain`` / ``fedprox-plain`` without), chosen with ``--dev
+0.15``: a share of the training pool held out and scored instead of the test set, so recipes
+are chosen without looking at test. ``dp`` clips at 2 with the embeddings scaled by 3 inside
+the DP steps (``measure.heads.fit``, ``dp_feature_scale``) and its step size falls linearly
+over the rounds (``measure.federated.lr_factor``: Adam moves every coordinate by about the
+step size once the noise dominates the gradient, so the last rounds' step size sets the
+noise left in the weights); its noise is set for ``--dp-rounds`` (10) x ``--dp-steps``. Clip
+2 and the schedule were chosen on the sites' validation splits (``benchmarks/RESULTS.md``).
+``dp-clip3`` clips at 3, ``dp-prev`` clips at 3 with a constant step size (the recipe
+before), ``dp-clip1`` the one before that (clip 1, raw unit-norm embeddings, ``--rounds``).
+Each run also reports the pooled validation metric the federation saw (no test set there).
 
-    .venv/bin/python benchmarks/fedtrain.py --data ../shared/data
+    nice -n 10 .venv/bin/python benchmarks/fedtrain.py --data ../shared/data --kind stressor \
+        --rounds 15 --local-epochs 3      # add --dev 0.15 to choose a recipe without test
 """
 
 from __future__ import annotations
