@@ -102,3 +102,13 @@ def test_home_option_beats_environment(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MINDCOMMONS_HOME", str(tmp_path / "env"))
     assert load_settings().resolved_home() == (tmp_path / "env").resolve()
     assert load_settings(tmp_path / "opt").resolved_home() == (tmp_path / "opt").resolve()
+
+
+def test_train_refuses_an_unknown_pair_truncation_before_reading_data(tmp_path: Path) -> None:
+    result = run_cli(
+        "train", "empathy", "--data", str(tmp_path / "absent"), "--finetune",
+        "--pair-truncation", "response_first", home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "pair truncation 'response_first'" in result.stderr + result.stdout
+    assert "post_first" in result.stderr + result.stdout

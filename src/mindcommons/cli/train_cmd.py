@@ -63,6 +63,14 @@ def train(
     max_length: Annotated[
         int, typer.Option("--max-length", help="Tokens per input when fine-tuning.")
     ] = 128,
+    pair_truncation: Annotated[
+        str,
+        typer.Option(
+            "--pair-truncation",
+            help="When fine-tuning on (post, response) pairs: longest_first, or post_first "
+            "(cut the post first, keep the rated response).",
+        ),
+    ] = "longest_first",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     home: HomeOption = None,
@@ -84,7 +92,7 @@ def train(
         if federated:
             raise ConfigError("--finetune trains locally: drop --federated (or --finetune)")
         tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
-                              seed=seed)  # fmt: skip
+                              pair_truncation=pair_truncation, seed=seed)  # fmt: skip
         tune.check()
     if secagg and not federated:
         raise ConfigError("--secagg protects federated rounds: add --federated (or drop --secagg)")
