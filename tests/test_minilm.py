@@ -8,8 +8,9 @@ import random
 import numpy as np
 import pytest
 
+from mindcommons.errors import ConfigError
 from mindcommons.measure import embed
-from mindcommons.measure.minilm import MiniLM, inference_threads, torch_threads
+from mindcommons.measure.minilm import MiniLM, inference_threads, threads_during
 
 
 def _texts(n: int, seed: int = 0) -> list[str]:
@@ -64,6 +65,9 @@ def test_inference_threads_follow_the_model_budget(monkeypatch: pytest.MonkeyPat
     assert inference_threads(500) == max(1, os.cpu_count() or 1)
     monkeypatch.setenv("MINDCOMMONS_MODEL_THREADS", "3")
     assert inference_threads(1) == 3 and inference_threads(500) == 3
+    monkeypatch.setenv("MINDCOMMONS_MODEL_THREADS", "two")  # the same check as the LLM's
+    with pytest.raises(ConfigError, match="MINDCOMMONS_MODEL_THREADS='two'"):
+        inference_threads(1)
 
 
 def test_torch_threads_are_restored() -> None:
@@ -71,6 +75,6 @@ def test_torch_threads_are_restored() -> None:
 
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
-    with torch_threads(torch, target):
+    with threads_during(torch, target):
         assert torch.get_num_threads() == target
     assert torch.get_num_threads() == before

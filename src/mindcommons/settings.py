@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -51,6 +52,22 @@ def validate_site_name(site: str) -> str:
             "(at most 63 characters, starting with a letter or digit)"
         )
     return site
+
+
+def model_threads() -> int | None:
+    """``MINDCOMMONS_MODEL_THREADS`` (threads a model may use: llama.cpp, torch), None if unset.
+
+    The local federation runs one model per site on one machine and sets it so their
+    threads do not oversubscribe the cores (a model slows >10x when they do).
+    """
+    env = os.environ.get("MINDCOMMONS_MODEL_THREADS", "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise ConfigError(
+            f"MINDCOMMONS_MODEL_THREADS={env!r} is not valid (expected a positive integer)"
+        )
+    return int(env)
 
 
 def load_settings(home: Path | None = None) -> Settings:

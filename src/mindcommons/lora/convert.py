@@ -25,6 +25,7 @@ from typing import Any
 
 from mindcommons.errors import ConfigError, PrerequisiteError
 from mindcommons.lora.layout import ModelShape
+from mindcommons.settings import model_threads
 
 TORCH_INSTALL = "pip install torch transformers gguf (see requirements.lock)"
 DEFAULT_THREADS = 2
@@ -32,14 +33,7 @@ DEFAULT_THREADS = 2
 
 def torch_threads() -> int:
     """Threads for training: ``MINDCOMMONS_MODEL_THREADS`` or 2 (sites share small machines)."""
-    env = os.environ.get("MINDCOMMONS_MODEL_THREADS", "").strip()
-    if not env:
-        return DEFAULT_THREADS
-    if not env.isdigit() or int(env) < 1:
-        raise ConfigError(
-            f"MINDCOMMONS_MODEL_THREADS={env!r} is not valid (expected a positive integer)"
-        )
-    return int(env)
+    return model_threads() or DEFAULT_THREADS
 
 
 @dataclass

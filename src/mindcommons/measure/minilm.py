@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mindcommons.errors import PrerequisiteError
+from mindcommons.settings import model_threads
 
 TORCH_INSTALL = "pip install torch==2.13.0 tokenizers safetensors (see requirements.lock)"
 
@@ -40,14 +41,11 @@ def inference_threads(n_texts: int) -> int:
     """Torch threads for encoding ``n_texts``: ``MINDCOMMONS_MODEL_THREADS`` if set, else
     one for a handful of texts (a reply being scored: as fast as two threads, and a
     multi-threaded pool stalls 10x when another process holds a core), else every core."""
-    env = os.environ.get("MINDCOMMONS_MODEL_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return 1 if n_texts <= 4 else max(1, os.cpu_count() or 1)
+    return model_threads() or (1 if n_texts <= 4 else max(1, os.cpu_count() or 1))
 
 
 @contextmanager
-def torch_threads(torch: Any, n: int) -> Iterator[None]:
+def threads_during(torch: Any, n: int) -> Iterator[None]:
     """Run the block with ``n`` intra-op threads, then restore the process setting."""
     before = torch.get_num_threads()
     if n != before:
@@ -75,7 +73,6 @@ class MiniLM:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
-        self.max_seq_length = max_seq_length
         self.w = load_file(str(folder / "model.safetensors"), device="cpu")
         missing = [
             k
@@ -111,12 +108,12 @@ class MiniLM:
         head_dim = self.hidden // self.heads
         # additive mask: padded keys get -inf-like scores (as transformers does)
         bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+
+        def split(t: Any) -> Any:  # [n, length, hidden] -> [n, heads, length, head_dim]
+            return t.view(n, length, self.heads, head_dim).transpose(1, 2)
+
         for i in range(self.layers):
             p = f"encoder.layer.{i}"
-
-            def split(t: Any) -> Any:
-                return t.view(n, length, self.heads, head_dim).transpose(1, 2)
-
             q = split(self._linear(x, f"{p}.attention.self.query"))
             k = split(self._linear(x, f"{p}.attention.self.key"))
             v = split(self._linear(x, f"{p}.attention.self.value"))
@@ -136,7 +133,7 @@ class MiniLM:
         out = np.zeros((len(texts), self.hidden), dtype=np.float32)
         # longest first, so padded batches waste little work
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        with torch_threads(torch, inference_threads(len(texts))), torch.inference_mode():
+        with threads_during(torch, inference_threads(len(texts))), torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 encoded = self.tokenizer.encode_batch([texts[i] for i in idx])

