@@ -12,7 +12,6 @@ process loads it in seconds. The result is also cached per process.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -64,14 +63,6 @@ def disk_cache_dir() -> Path | None:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "mindcommons" / "lora-base"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_base(path: Path | None = None) -> BaseModel:
     """The GGUF at ``path`` (default: the embedded model) as a frozen float32 torch model."""
     from mindcommons.models.embedded import embedded_model_path
@@ -92,6 +83,8 @@ def load_base(path: Path | None = None) -> BaseModel:
         hf_logging: Any = _hf_logging
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
+        from mindcommons.models.embedded import file_sha256
+
         root = disk_cache_dir()
         stored = root / file_sha256(gguf_path)[:32] if root is not None else None
         found = load_converted(stored) if stored is not None else None

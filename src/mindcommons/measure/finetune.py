@@ -27,7 +27,6 @@ top ``layers`` layers, or all of them), and ``card.json`` says so under ``encode
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -116,11 +115,9 @@ def _torch() -> Any:
 
 def base_sha256() -> str:
     """SHA-256 of the packaged encoder weights (fine-tuned weights apply to these only)."""
-    digest = hashlib.sha256()
-    with (emb.encoder_path() / "model.safetensors").open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from mindcommons.models.embedded import file_sha256
+
+    return file_sha256(emb.encoder_path() / "model.safetensors")
 
 
 def load_base() -> tuple[Any, Any]:
