@@ -27,11 +27,15 @@ class Example:
 
     ``labels`` may omit keys (that output is then not trained on this example); ``group``
     keeps near-duplicates (same thought, same seeker post) on one side of a split.
+    ``rationales``: per output key, the character spans ``(start, end)`` of the last text
+    (the response) that show the label (empty: none do); a key is absent when unknown.
+    Only fine-tuning reads them (``FinetuneConfig.rationale_weight``).
     """
 
     texts: tuple[str, ...]
     labels: dict[str, str]
     group: str = ""
+    rationales: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def group_key(self) -> str:
         return self.group or self.texts[0]
@@ -72,7 +76,7 @@ def _empathy_public(path: Path) -> list[Example]:
 
     return [
         Example((p.seeker_post, p.response), {k: str(v) for k, v in p.levels.items()},
-                group=p.pair_id)
+                group=p.pair_id, rationales=dict(p.rationales))
         for p in epitome.load_epitome(path)
     ]  # fmt: skip
 
@@ -274,6 +278,45 @@ def _label(kind: MeasureKind, key: str, value: object, where: dict[str, object])
     return text
 
 
+def _rationales(
+    raw: object, text: str, keys: set[str], where: dict[str, object]
+) -> dict[str, tuple[tuple[int, int], ...]]:
+    """``{"key": ["phrase", ...]}``: each phrase's span in ``text`` (the response)."""
+    from mindcommons.datasets.epitome import locate
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(
+            "rationales is not an object", field="rationales",
+            expected='{"key": ["phrase of the response", ...]}', **where,  # type: ignore[arg-type]
+        )  # fmt: skip
+    out: dict[str, tuple[tuple[int, int], ...]] = {}
+    for key, phrases in raw.items():
+        if key not in keys:
+            raise InputError(
+                f"unknown rationale key {key!r}", field="rationales",
+                expected="one of " + ", ".join(sorted(keys)), **where,  # type: ignore[arg-type]
+            )  # fmt: skip
+        if not isinstance(phrases, list) or not all(isinstance(x, str) for x in phrases):
+            raise InputError(
+                "not a list of phrases", field=f"rationales.{key}",
+                expected="a list of strings (empty: no phrase shows it)", **where,  # type: ignore[arg-type]
+            )  # fmt: skip
+        spans = []
+        for phrase in phrases:
+            span = locate(text, phrase)
+            if span is None:
+                raise InputError(
+                    f"rationale {phrase[:40]!r} is not in the response",
+                    field=f"rationales.{key}",
+                    expected="phrases copied from the response (or text)", **where,  # type: ignore[arg-type]
+                )  # fmt: skip
+            spans.append(span)
+        out[key] = tuple(sorted(spans))
+    return out
+
+
 def read_jsonl(kind: MeasureKind, path: Path) -> list[Example]:
     """Examples from a JSONL file (see ``docs/measurement.md``); all or nothing."""
     if not path.is_file():
@@ -311,7 +354,8 @@ def read_jsonl(kind: MeasureKind, path: Path) -> list[Example]:
         if not labels:
             raise InputError("no labels", field="labels", expected="at least one", **where)  # type: ignore[arg-type]
         group = obj.get("group", "")
-        out.append(Example(tuple(texts), labels, str(group) if group else ""))
+        rationales = _rationales(obj.get("rationales"), texts[-1], keys, where)
+        out.append(Example(tuple(texts), labels, str(group) if group else "", rationales))
     if not out:
         raise InputError("no examples", file=str(path), expected="one JSON object per line")
     return out
