@@ -17,9 +17,17 @@ cached (``--cache``); ``embed_seconds`` is the time spent encoding uncached text
 ``--ft-layers`` layers, 0 = all) for those kinds, each in a process of its own, on the same
 train / validation / test split as the heads, and checks that the saved artifact predicts
 the same through ``load_measurer``. ``MINDCOMMONS_MODEL_THREADS`` sets torch's threads.
+``--ft-rationale-weight W`` adds EPITOME's rationale-extraction loss (empathy only).
+
+Choosing among fine-tuning variants without looking at test: ``--ft-no-test --ft-home DIR``
+trains and reports validation only, keeping the artifact in ``DIR``; ``--ft-score-home DIR``
+later scores the chosen artifact on the test split (intervals, reference), no training.
 
     .venv/bin/python benchmarks/measure.py --data ../shared/data
     .venv/bin/python benchmarks/measure.py --data ../shared/data --finetune empathy,stressor
+    .venv/bin/python benchmarks/measure.py --data ../shared/data --kinds "" --finetune empathy \
+        --ft-rationale-weight 0.5 --ft-no-test --ft-home /tmp/ft-a
+    .venv/bin/python benchmarks/measure.py --data ../shared/data --ft-score-home /tmp/ft-a
 """
 
 from __future__ import annotations
@@ -182,18 +190,32 @@ def run_finetune(
     load0 = os.getloadavg()[0]
     pool, test, reference = load_kind(kind, data, seed)
     train, val, _ = split_examples(pool, seed + 1, val=0.1, test=0.0)
+    if opts["no_test"]:
+        test, reference = [], None
     config = FinetuneConfig(
         epochs=opts["epochs"], layers=opts["layers"], lr=opts["lr"], head_lr=opts["head_lr"],
         max_length=opts["max_length"] or FT_MAX_LENGTH[kind], batch_size=opts["batch_size"],
         max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"], seed=seed,
-        pair_truncation=opts["pair_truncation"],
+        pair_truncation=opts["pair_truncation"], rationale_weight=opts["rationale_weight"],
     )  # fmt: skip
-    home = Path(tempfile.mkdtemp(prefix="mc-finetune-"))
+    home = Path(opts["home"]) if opts["home"] else Path(tempfile.mkdtemp(prefix="mc-finetune-"))
     settings = load_settings(home)
     rep = train_finetuned(spec, train, val, test, config, settings=settings, n_boot=n_boot,
                           progress=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
     assert rep.path is not None
     card = json.loads((rep.path / "card.json").read_text(encoding="utf-8"))
+    if not test:  # validation only: the test split is scored later (--ft-score-home)
+        return {
+            "kind": kind, "n_train": len(train), "n_val": len(val), "artifact": str(rep.path),
+            "best_validation": card["training"]["best_validation"],
+            "config": card["training"]["finetune"], "steps": card["training"]["steps"],
+            "best_step": card["training"]["best_step"],
+            "best_epoch": card["training"]["best_epoch"], "stopped": card["training"]["stopped"],
+            "validation_history": card["training"]["validation_history"],
+            "train_seconds": rep.seconds, "peak_rss_mb": round(peak_rss_mb(), 1),
+            "threads": card["training"]["threads"],
+            "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        }  # fmt: skip
     # the artifact, loaded as any user would, must score the same on the test items
     from mindcommons.measure.train import encode_labels
 
@@ -223,6 +245,35 @@ def run_finetune(
         "artifact_roundtrip": roundtrip,
         "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "reference": reference,
+    }  # fmt: skip
+
+
+def score_home(kind: str, data: Path, seed: int, n_boot: int, home: Path) -> dict[str, Any]:
+    """Score the newest ``kind`` artifact of ``home`` on the test split (no training)."""
+    from mindcommons.measure import load_measurer
+    from mindcommons.measure.train import encode_labels
+
+    spec = MEASURES.get(kind)
+    _, test, reference = load_kind(kind, data, seed)
+    measurer = load_measurer(spec.name, load_settings(home))
+    t = time.perf_counter()
+    items = [e.texts if spec.pair else e.texts[0] for e in test]
+    got = measurer.predict(items)
+    seconds = time.perf_counter() - t
+    pred = np.array([[o.labels.index(p.labels[o.key]) for o in spec.outputs] for p in got],
+                    dtype=np.int64)  # fmt: skip
+    y = encode_labels(spec, test)
+    metrics = score_outputs(spec.outputs, y, pred)
+    intervals = bootstrap(spec.outputs, y, pred, n_boot=n_boot, seed=seed)
+    keep = ("accuracy", "macro_f1", "weighted_f1")
+    per_key = {k: v for k, v in metrics.items()
+               if k.split(".")[-1] in (*keep, "f1") and "." in k}  # fmt: skip
+    return {
+        "kind": kind, "home": str(home), "n_test": len(test),
+        **{k: metrics[k] for k in keep},
+        "intervals": {k: v for k, v in intervals.items() if k in keep or k in per_key},
+        "per_output": per_key, "predict_seconds": round(seconds, 2),
+        "texts_per_second": round(len(items) / seconds, 1), "reference": reference,
     }  # fmt: skip
 
 
@@ -258,6 +309,23 @@ def main() -> None:
         default="longest_first",
         help="pairs: longest_first or post_first (the response is cut last)",
     )
+    ap.add_argument(
+        "--ft-rationale-weight",
+        type=float,
+        default=0.0,
+        help="weight of the rationale-extraction loss (EPITOME; 0: off)",
+    )
+    ap.add_argument(
+        "--ft-no-test",
+        action="store_true",
+        help="report validation only (choose a variant without test)",
+    )
+    ap.add_argument("--ft-home", default="", help="keep the fine-tuned artifact in this home")
+    ap.add_argument(
+        "--ft-score-home",
+        type=Path,
+        help="score this home's artifact on the test split (--kinds: the kind)",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--ft-one", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -268,7 +336,15 @@ def main() -> None:
                "head_lr": args.ft_head_lr, "batch_size": args.ft_batch_size,
                "max_length": args.ft_max_length, "max_seconds": args.ft_max_seconds,
                "class_weighting": args.ft_class_weighting,
-               "pair_truncation": args.ft_pair_truncation}  # fmt: skip
+               "pair_truncation": args.ft_pair_truncation,
+               "rationale_weight": args.ft_rationale_weight, "no_test": args.ft_no_test,
+               "home": args.ft_home}  # fmt: skip
+    if args.ft_score_home:
+        kind = args.kinds.split(",")[0] or "empathy"
+        out = score_home(kind, args.data, args.seed, args.n_boot, args.ft_score_home)
+        print(json.dumps({"load_average": [round(x, 2) for x in os.getloadavg()],
+                          "results": {kind: {"finetune_test": out}}}, indent=2))  # fmt: skip
+        return
     if args.ft_one:
         out = run_finetune(args.ft_one, args.data, args.seed, args.n_boot, ft_opts)
         print(json.dumps(out))
@@ -299,8 +375,11 @@ def main() -> None:
                "--cams-splits", args.cams_splits, "--n-boot", str(args.n_boot),
                "--seed", str(args.seed)]  # fmt: skip
         for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
-                     "max_seconds", "class_weighting", "pair_truncation"):  # fmt: skip
+                     "max_seconds", "class_weighting", "pair_truncation",
+                     "rationale_weight", "home"):  # fmt: skip
             cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
+        if args.ft_no_test:
+            cmd.append("--ft-no-test")
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False,
                               env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
         entry = results.setdefault(kind, {})

@@ -71,6 +71,14 @@ def train(
             "(cut the post first, keep the rated response).",
         ),
     ] = "longest_first",
+    rationale_weight: Annotated[
+        float,
+        typer.Option(
+            "--rationale-weight",
+            help="When fine-tuning: weight of the rationale-extraction loss on the examples' "
+            "rationale spans (EPITOME's rationales; 'rationales' in JSONL); 0: off.",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     home: HomeOption = None,
@@ -86,13 +94,16 @@ def train(
         console.print(f"[dim]{message}[/]", highlight=False)
 
     tune = None
+    if rationale_weight and not finetune:
+        raise ConfigError("--rationale-weight trains the encoder: add --finetune")
     if finetune:
         from mindcommons.measure.finetune import FinetuneConfig
 
         if federated:
             raise ConfigError("--finetune trains locally: drop --federated (or --finetune)")
         tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
-                              pair_truncation=pair_truncation, seed=seed)  # fmt: skip
+                              pair_truncation=pair_truncation,
+                              rationale_weight=rationale_weight, seed=seed)  # fmt: skip
         tune.check()
     if secagg and not federated:
         raise ConfigError("--secagg protects federated rounds: add --federated (or drop --secagg)")

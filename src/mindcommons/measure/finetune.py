@@ -11,6 +11,15 @@ cut longest-first, or (``pair_truncation="post_first"``) the post first, so the 
 response is cut last. Other kinds read one text. Every output of a kind is trained at once
 (multi-task: one encoder for ER, IP and EX).
 
+Rationale supervision (``rationale_weight`` > 0, off by default): examples that carry
+rationale spans (``Example.rationales``: EPITOME's raters marked the phrases of the
+response that show each mechanism) also train a token head, one logit per output, to
+tell the response tokens inside those spans from the rest; its loss (binary
+cross-entropy, mean over the example's response tokens, summed over outputs) is added
+with this weight. This is the auxiliary task of EPITOME's RoBERTa model (rationale
+extraction, ``lambda_RE`` 0.5 beside 1.0 for the levels). The token head only shapes the
+encoder during training: it is not saved, and prediction is unchanged.
+
 Training: AdamW (encoder and head learning rates), linear warm-up and decay, gradient
 clipping, batches of similar length (little padding), class weights (``sqrt`` of the
 balanced weights by default: the balanced weights buy macro-F1 with accuracy), validation
@@ -30,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +86,9 @@ class FinetuneConfig:
     # max_length), so the response, which the labels rate, is cut last
     pair_truncation: str = "longest_first"
     max_steps: int = 0  # 0: no step limit (tests use a few steps)
+    # weight of the rationale-extraction loss beside the label loss (0: off); only
+    # examples with rationale spans (Example.rationales) contribute to it
+    rationale_weight: float = 0.0
     seed: int = 0
 
     def check(self) -> None:
@@ -84,6 +96,10 @@ class FinetuneConfig:
             raise ConfigError("fine-tuning needs epochs >= 1, batch size >= 1, max length >= 8")
         if self.layers < 0:
             raise ConfigError(f"--finetune-layers {self.layers}: expected 0 (all) or more")
+        if not (math.isfinite(self.rationale_weight) and self.rationale_weight >= 0):
+            raise ConfigError(
+                f"--rationale-weight {self.rationale_weight}: expected a number >= 0 (0: off)"
+            )
         if self.head_init not in ("probe", "random"):
             raise ConfigError(f"head init '{self.head_init}' is not 'probe' or 'random'")
         if self.pair_truncation not in PAIR_TRUNCATION:
@@ -161,8 +177,22 @@ def post_first_budget(n_post: int, n_response: int, room: int) -> tuple[int, int
     return keep_post, min(n_response, room - keep_post)
 
 
+Spans = Sequence[tuple[int, int]]
+
+
+def token_labels(offsets: Sequence[tuple[int, int]], spans: Spans) -> list[int]:
+    """1 for each token (character ``offsets``) that overlaps a span, else 0."""
+    return [int(any(s < b and e > a for a, b in spans)) for s, e in offsets]
+
+
 class _Tokens:
-    """Tokenized inputs (unpadded id lists), in input order."""
+    """Tokenized inputs (unpadded id lists), in input order.
+
+    ``rationales`` (one mapping per input, output key -> character spans of the last
+    text) with ``keys``: ``rationale[i]`` holds, per token and key, 1 (inside a span),
+    0 (a last-text token outside every span) or -1 (not supervised: special tokens, the
+    seeker post, or a key the input has no spans for).
+    """
 
     def __init__(
         self,
@@ -170,6 +200,8 @@ class _Tokens:
         texts: Sequence[tuple[str, ...]],
         max_length: int,
         pair_truncation: str = "longest_first",
+        rationales: Sequence[Mapping[str, Spans]] | None = None,
+        keys: Sequence[str] = (),
     ) -> None:
         firsts = [t[0] for t in texts]
         seconds = [t[1] for t in texts] if texts and len(texts[0]) == 2 else None
@@ -192,6 +224,45 @@ class _Tokens:
             self.ids = enc["input_ids"]
             self.types = enc.get("token_type_ids") or [[0] * len(i) for i in self.ids]
         self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
+        self.rationale: list[NDArray[np.int8]] | None = None
+        if rationales is not None:
+            self.rationale = self._label_tokens(tokenizer, texts, rationales, keys)
+
+    def _label_tokens(
+        self,
+        tokenizer: Any,
+        texts: Sequence[tuple[str, ...]],
+        rationales: Sequence[Mapping[str, Spans]],
+        keys: Sequence[str],
+    ) -> list[NDArray[np.int8]]:
+        # the last text tokenized alone: WordPiece tokens do not depend on what precedes
+        # them, and truncation keeps a prefix, so the kept tokens are the first ones here
+        lasts = tokenizer([t[-1] for t in texts], add_special_tokens=False,
+                          return_offsets_mapping=True)["offset_mapping"]  # fmt: skip
+        out = []
+        for i, (offsets, spans) in enumerate(zip(lasts, rationales, strict=True)):
+            n = len(self.ids[i])
+            labels = np.full((n, len(keys)), -1, dtype=np.int8)
+            if len(texts[i]) == 2:  # [CLS] post [SEP] last [SEP]
+                kept = sum(self.types[i]) - 1
+                at = n - 1 - kept
+            else:  # [CLS] text [SEP]
+                kept, at = n - 2, 1
+            for k, key in enumerate(keys):
+                if key in spans:
+                    labels[at : at + kept, k] = token_labels(offsets[:kept], spans[key])
+            out.append(labels)
+        return out
+
+    def rationale_batch(self, idx: Sequence[int]) -> Any:
+        """Token labels ``[batch, width, keys]`` (-1 where not supervised or padded)."""
+        torch = _torch()
+        assert self.rationale is not None
+        width = int(max(self.lengths[i] for i in idx))
+        out = torch.full((len(idx), width, self.rationale[0].shape[1]), -1, dtype=torch.long)
+        for r, i in enumerate(idx):
+            out[r, : int(self.lengths[i])] = torch.from_numpy(self.rationale[i].astype(np.int64))
+        return out
 
     def batch(self, idx: Sequence[int]) -> dict[str, Any]:
         torch = _torch()
@@ -238,11 +309,15 @@ def _bidirectional_mask(model: Any, hidden: Any, mask: Any) -> Any:
     return create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=mask)
 
 
-def build_net(model: Any, out_dim: int, dropout: float, start: int = 0) -> Any:
+def build_net(
+    model: Any, out_dim: int, dropout: float, start: int = 0, token_outputs: int = 0
+) -> Any:
     """Encoder + mean pooling + dropout + linear head, as a torch module.
 
     ``start`` > 0: layers below ``start`` are frozen, and ``lower`` / ``upper`` split the
     encoder there so that the frozen part runs once per text (``LowerCache``).
+    ``token_outputs`` > 0: also a linear ``token_head`` over every token's output
+    (rationale extraction, training only).
     """
     torch = _torch()
     module: Any = torch.nn.Module
@@ -254,6 +329,9 @@ def build_net(model: Any, out_dim: int, dropout: float, start: int = 0) -> Any:
             self.start = start
             self.dropout = torch.nn.Dropout(dropout)
             self.head = torch.nn.Linear(int(model.config.hidden_size), out_dim)
+            if token_outputs:
+                hidden = int(model.config.hidden_size)
+                self.token_head = torch.nn.Linear(hidden, token_outputs)
 
         def lower(self, batch: dict[str, Any]) -> Any:
             """Hidden states entering layer ``start`` (the frozen part's output)."""
@@ -265,12 +343,16 @@ def build_net(model: Any, out_dim: int, dropout: float, start: int = 0) -> Any:
                 hidden = layer(hidden, mask4)
             return hidden
 
-        def upper(self, hidden: Any, mask: Any) -> Any:
-            """Mean-pooled output of layers ``start`` and up, from their input states."""
+        def upper_states(self, hidden: Any, mask: Any) -> Any:
+            """Token outputs of layers ``start`` and up, from their input states."""
             mask4 = _bidirectional_mask(model, hidden, mask)
             for layer in model.encoder.layer[self.start :]:
                 hidden = layer(hidden, mask4)
-            return _mean_pool(torch, hidden, mask)
+            return hidden
+
+        def upper(self, hidden: Any, mask: Any) -> Any:
+            """Mean-pooled output of layers ``start`` and up, from their input states."""
+            return _mean_pool(torch, self.upper_states(hidden, mask), mask)
 
         def pooled(self, batch: dict[str, Any]) -> Any:
             hidden = model(**batch).last_hidden_state
@@ -315,6 +397,17 @@ def _pooled_batch(net: Any, tokens: _Tokens, cache: LowerCache | None, idx: Sequ
     return net.upper(hidden, mask)
 
 
+def _states_batch(
+    net: Any, tokens: _Tokens, cache: LowerCache | None, idx: Sequence[int]
+) -> tuple[Any, Any]:
+    """(token outputs ``[batch, width, hidden]``, attention mask) of a batch."""
+    if cache is None:
+        batch = tokens.batch(idx)
+        return net.encoder(**batch).last_hidden_state, batch["attention_mask"]
+    hidden, mask = cache.batch(idx)
+    return net.upper_states(hidden, mask), mask
+
+
 def pooled_features(
     net: Any, tokens: _Tokens, cache: LowerCache | None = None, batch_size: int = 32
 ) -> NDArray[np.float32]:
@@ -357,6 +450,19 @@ def _loss(
         total = total + torch.nn.functional.cross_entropy(
             logits[mask, a:b], yj[mask], weight=class_weights[j]
         )
+    return total
+
+
+def rationale_loss(torch: Any, token_logits: Any, labels: Any) -> Any:
+    """Sum over outputs of the mean binary cross-entropy of the supervised tokens
+    (``labels`` >= 0) of ``token_logits`` ``[batch, width, outputs]``."""
+    total = token_logits.new_zeros(())
+    for k in range(int(labels.shape[-1])):
+        mask = labels[..., k] >= 0
+        if bool(mask.any()):
+            total = total + torch.nn.functional.binary_cross_entropy_with_logits(
+                token_logits[..., k][mask], labels[..., k][mask].to(token_logits.dtype)
+            )
     return total
 
 
@@ -443,6 +549,14 @@ def finetune(
     options.check()
     if not train:
         raise InputError("no training examples", expected="at least one labelled example")
+    keys = [o.key for o in kind.outputs]
+    with_rationales = sum(any(k in e.rationales for k in keys) for e in train)
+    if options.rationale_weight and not with_rationales:
+        raise ConfigError(
+            f"--rationale-weight {options.rationale_weight}: no training example has "
+            "rationale spans (EPITOME's rationales column, or 'rationales' in a JSONL file; "
+            "docs/measurement.md)"
+        )
     torch = _torch()
     say = progress or (lambda _m: None)
     started = time.perf_counter()
@@ -453,11 +567,17 @@ def finetune(
     prefixes = trainable_prefixes(model, options.layers)
     n_layers = int(model.config.num_hidden_layers)
     start = 0 if prefixes == [""] else n_layers - options.layers
-    net = build_net(model, cfg.out_dim, options.dropout, start)
+    use_rationales = options.rationale_weight > 0
+    net = build_net(model, cfg.out_dim, options.dropout, start,
+                    token_outputs=len(keys) if use_rationales else 0)  # fmt: skip
     for name, param in model.named_parameters():
         param.requires_grad_(_is_trained(name, prefixes))
     cut = options.pair_truncation
-    tok_tr = _Tokens(tokenizer, [e.texts for e in train], options.max_length, cut)
+    tok_tr = _Tokens(tokenizer, [e.texts for e in train], options.max_length, cut,
+                     [e.rationales for e in train] if use_rationales else None, keys)  # fmt: skip
+    if use_rationales:
+        say(f"rationale supervision (weight {options.rationale_weight}): {with_rationales} "
+            f"of {len(train)} training examples have rationale spans")  # fmt: skip
     tok_val = _Tokens(tokenizer, [e.texts for e in val], options.max_length, cut)
     cache_tr = cache_val = None
     if start:  # the frozen layers run once per text, without dropout (as in use)
@@ -481,7 +601,9 @@ def finetune(
         {"params": [p for n_, p in model.named_parameters()
                     if p.requires_grad and any(k in n_ for k in no_decay)],
          "lr": options.lr, "weight_decay": 0.0},
-        {"params": list(net.head.parameters()), "lr": options.head_lr, "weight_decay": 0.0},
+        {"params": list(net.head.parameters())
+                   + (list(net.token_head.parameters()) if use_rationales else []),
+         "lr": options.head_lr, "weight_decay": 0.0},
     ]  # fmt: skip
     opt = torch.optim.AdamW(groups)
     per_epoch = math.ceil(len(train) / options.batch_size)
@@ -533,6 +655,7 @@ def finetune(
             say(f"linear probe: validation {kind.primary_metric} {score:.3f}, "
                 f"{history[-1]['seconds']:.0f} s")  # fmt: skip
     losses: list[float] = []
+    rationale_losses: list[float] = []
     what = "all layers" if not start else f"top {options.layers} layers"
     say(
         f"{kind.name}: fine-tuning {what}"
@@ -545,8 +668,17 @@ def finetune(
     loop_started = time.perf_counter()
     for epoch in range(options.epochs):
         for b, idx in enumerate(length_batches(tok_tr.lengths, options.batch_size, rng), 1):
-            logits = net(_pooled_batch(net, tok_tr, cache_tr, idx))
-            loss = _loss(torch, logits, torch.from_numpy(y_tr[idx]), spans, cw)
+            if use_rationales:
+                hidden, mask = _states_batch(net, tok_tr, cache_tr, idx)
+                logits = net(_mean_pool(torch, hidden, mask))
+                loss = _loss(torch, logits, torch.from_numpy(y_tr[idx]), spans, cw)
+                extra = rationale_loss(torch, net.token_head(net.dropout(hidden)),
+                                       tok_tr.rationale_batch(idx))  # fmt: skip
+                rationale_losses.append(float(extra.detach()))
+                loss = loss + options.rationale_weight * extra
+            else:
+                logits = net(_pooled_batch(net, tok_tr, cache_tr, idx))
+                loss = _loss(torch, logits, torch.from_numpy(y_tr[idx]), spans, cw)
             opt.zero_grad()
             if loss.requires_grad:
                 loss.backward()
@@ -575,6 +707,8 @@ def finetune(
                                 "planned_steps": plan["steps"],
                                 "train_loss": float(np.mean(losses[-per_epoch:])),
                                 "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
+                if rationale_losses:
+                    history[-1]["rationale_loss"] = float(np.mean(rationale_losses[-per_epoch:]))
                 say(f"step {step} (epoch {point:.2f}): train loss "
                     f"{history[-1]['train_loss']:.3f}, validation {kind.primary_metric} "
                     f"{score:.3f}, {history[-1]['seconds']:.0f} s")  # fmt: skip
