@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 TRAIN_SITES = (0, 1, 2)
-HELDOUT_SITES = (3, 4)
 
 
 def make_sites(root: Path, indices: tuple[int, ...], patients: int, seed: int) -> list[str]:
@@ -153,6 +152,9 @@ def main() -> None:
     parser.add_argument("--val-limit", type=int, default=4, help="validation docs per site")
     parser.add_argument("--floor", type=int, default=4,
                         help="--flower: the bench sites' min_release_n")  # fmt: skip
+    parser.add_argument("--heldout-sites", type=int, default=2,
+                        help="held-out synthetic sites scored (site-d, site-e, ...; each "
+                        "site is generated alone: the training sites stay the same)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None, help="keep state here")
@@ -167,7 +169,10 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()},
                               "load_average_start": list(os.getloadavg())}  # fmt: skip
-    names = make_sites(root, TRAIN_SITES + HELDOUT_SITES, args.patients, args.seed)
+    if args.heldout_sites < 1:
+        raise SystemExit("--heldout-sites must be at least 1")
+    heldout = tuple(range(len(TRAIN_SITES), len(TRAIN_SITES) + args.heldout_sites))
+    names = make_sites(root, TRAIN_SITES + heldout, args.patients, args.seed)
     train_sites, held_sites = names[: len(TRAIN_SITES)], names[len(TRAIN_SITES) :]
     settings = load_settings(root / "home")
 
@@ -213,6 +218,11 @@ def main() -> None:
     for name in ("base", "adapted"):
         report[name] = summarise(results[name])
         print(json.dumps({name: report[name]}), flush=True)
+    with (root / "documents.jsonl").open("w", encoding="utf-8") as handle:  # for re-analysis
+        for b, a in zip(results["base"], results["adapted"], strict=True):
+            row = {"document": b.sample_id, "true": b.true_items,
+                   "base": b.predicted_items, "adapted": a.predicted_items}  # fmt: skip
+            handle.write(json.dumps(row) + "\n")
     base_err = item_errors(results["base"])
     adapted_err = item_errors(results["adapted"])
     prior_err = prior_errors(prior, items)
