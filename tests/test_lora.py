@@ -168,7 +168,7 @@ def test_layout_orientation_and_qk_permutation() -> None:
 
     rng = np.random.default_rng(0)
     b = rng.normal(size=(8, 3)).astype(np.float32)
-    undo = LlamaTensorProcessor(config={})._reverse_permute_weights
+    undo = LlamaTensorProcessor(config={})._reverse_permute_weights  # type: ignore[no-untyped-call]
     np.testing.assert_array_equal(undo(permute_rows(b, 2), 2, 2), b)
     a = rng.normal(size=(3, 8)).astype(np.float32)
     np.testing.assert_allclose(permute_rows(b, 2) @ a, permute_rows(b @ a, 2), rtol=1e-6)
@@ -320,6 +320,40 @@ def test_score_weighted_training_moves_scores_toward_the_target() -> None:
     assert sum(after[0][0]) > sum(before[0][0])  # predictions moved toward 3
     with pytest.raises(ConfigError, match="score_weight"):
         TrainConfig(score_weight=0.5)
+
+
+@pytest.mark.slow
+def test_training_text_is_what_the_task_feeds_and_gets_from_llamacpp(home: Path) -> None:
+    """The example's prompt is the prompt llama.cpp evaluates for the ``phq9`` task (same
+    token count), and the grammar-constrained answer is serialized like the training
+    answer: the same separators and raw UTF-8 evidence (the grammar writes non-ASCII enum
+    sentences as \\u escapes, which in GBNF mean the characters themselves)."""
+    from dataclasses import replace
+
+    from mindcommons.lora.convert import load_base
+    from mindcommons.models import load_model
+
+    example = next(e for e in site_examples("site-a", load_settings(home), split="all")
+                   if "ánimo" in e.messages[-1]["content"])  # fmt: skip
+    note = example.messages[-1]["content"].removeprefix("Text:\n")
+    item = EvalItem(example.document_id, "p", "clinical_note", "es", "2025-01-10", note,
+                    "PHQ-9", "2025-01-10", example.true_items, sum(example.true_items))  # fmt: skip
+    tok = load_base().tokenizer
+    prompt = tok.apply_chat_template(list(example.messages), tokenize=False,
+                                     add_generation_prompt=True)  # fmt: skip
+    spec = TASKS.get("phq9")
+    config = replace(spec.generate_config(0), json_schema=spec.output_schema_for(item))
+    model = load_model("embedded", n_ctx=2048, n_threads=2)
+    try:
+        out = model.generate(spec.build_messages(item), config)  # what run_task_direct sends
+    finally:
+        model.close()
+    result = spec.score(item, out)
+    assert out.usage.input_tokens == len(tok(prompt, add_special_tokens=False).input_ids)
+    assert out.text == json.dumps(json.loads(out.text), ensure_ascii=False)  # answer_json's form
+    assert result.parsed and all(result.evidence_verbatim)
+    assert "\\u" not in out.text and "\\u" not in example.answer
+    assert any(not quote.isascii() for quote in parse_items(out.text, 9, 0, 3).evidence)
 
 
 def test_validation_summary_pools_loss_and_score_error() -> None:

@@ -10,7 +10,11 @@ brackets, item numbers); the model's own choices are each item's score digit and
 evidence sentence. ``score_weight`` > 1 weighs the score-digit tokens that much more in
 the (weighted-mean) loss, so a few CPU steps go to the decisions the item MAE measures
 instead of mostly to copying evidence text. ``score_predictions`` reads, teacher-forced,
-the score each item would get under the grammar (argmax over the allowed digits).
+the score each item would get under the grammar (argmax over the allowed digits). It is
+optimistic: every earlier item's score and evidence in the context are the target's, and
+one person's item scores move together, so the true severity leaks from item to item;
+generation conditions on the model's own earlier scores (benchmarks/RESULTS.md: 0.52
+teacher-forced vs 0.76 generated item MAE on the same validation notes).
 """
 
 from __future__ import annotations
@@ -291,7 +295,7 @@ class LoraModel:
         At each score digit of the target answer, the score the grammar-constrained greedy
         decoder would pick after that prefix: the argmax over the digit tokens
         ``0..choices-1`` (the ``phq9`` grammar's score enum). Cheap (one forward pass per
-        example) and close to generation, whose earlier evidence choices may differ.
+        example) but optimistic: earlier items' true scores are in the context (see module).
         """
         torch = self._torch
         digit_ids = self._digit_ids(choices)
