@@ -2,13 +2,16 @@
 
 Usage: python benchmarks/deid_train.py [--gold ../shared/data/deid] [--out PATH]
        [--add T] [--add-numbers T] [--veto-high T] [--veto-balanced T] [--c C]
-       [--synthetic-patients N] [--cv]
+       [--synthetic-patients N] [--dims D] [--groups self,self_cap] [--cv]
 
 Training words come from (1) notes the project generates (``synth`` sites with injected
 identifiers and their offsets, English notes only) and (2), with ``--gold``, the PhysioNet
 *dev* half (``benchmarks/deid.py`` split, seed 2024). Only the features are used: classes of
 words (shape, case, gazetteer and dictionary membership, the rule detectors' outputs), never
-the words, so the written model holds no string from any note. The test half stays held out.
+the words, so the written model holds no string from any note. With ``--dims D`` (default 32)
+each word also gets D numbers: its MiniLM wordpiece vector projected on directions fitted on our
+own word lists (``deid.wordvec``), for the feature groups in ``--groups``; the file then holds
+that projection and the weights, numbers only. The test half stays held out.
 ``--cv`` prints 2-fold token recall/precision on the dev half at several thresholds (pick the
 threshold there, never on the test half). Deterministic: same inputs, same file.
 """
@@ -20,13 +23,17 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deid import split
 
 from mindcommons.deid.engine import candidates
-from mindcommons.deid.learned import MODEL_FILE, labelled, train
+from mindcommons.deid.learned import _NEVER_ADDED, MODEL_FILE, labelled, lexicon_words, train
 from mindcommons.deid.resources import _DATA
+from mindcommons.deid.wordvec import Projection, WordVectors, fit_projection
 
 GOLD_KIND = {
     "HCPName": "NAME", "PTName": "NAME", "RelativeProxyName": "NAME", "PTNameInitial": "NAME",
@@ -70,21 +77,25 @@ def gold_notes(gold: Path) -> list[tuple[str, list[tuple[int, int, str]]]]:
 
 def build(
     notes: list[tuple[str, list[tuple[int, int, str]]]],
-) -> tuple[list[list[str]], list[str], list[int], list[bool]]:
+    dense: tuple[WordVectors, list[str]] | None = None,
+) -> tuple[list[list[str]], list[str], list[int], list[bool], NDArray[np.float32] | None]:
     feats: list[list[str]] = []
     labels: list[str] = []
     owner: list[int] = []
     ruled: list[bool] = []
+    rows: list[NDArray[np.float32]] = []
     for k, (text, gold) in enumerate(notes):
-        f, y = labelled(text, "en", gold, rule_candidates(text))  # type: ignore[arg-type]
-        ruled += ["rule=-" not in x for x in f]
+        f, y, x = labelled(text, "en", gold, rule_candidates(text), dense)  # type: ignore[arg-type]
+        ruled += ["rule=-" not in fs for fs in f]
         feats += f
         labels += y
         owner += [k] * len(y)
-    return feats, labels, owner, ruled
+        if x is not None:
+            rows.append(x)
+    return feats, labels, owner, ruled, np.vstack(rows) if rows else None
 
 
-ADD_GRID = (0.1, 0.15, 0.2, 0.3, 0.5, 1.01)
+ADD_GRID = (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 1.01)
 NUM_GRID = (0.5, 0.8, 1.01)
 VETO_GRID = (0.0, 0.03, 0.05, 0.1)
 
@@ -96,6 +107,9 @@ def cross_validate(
     c: tuple[float, float],
     n_notes: int,
     ruled: list[bool],
+    dense: NDArray[np.float32] | None = None,
+    projection: Projection | None = None,
+    groups: tuple[str, ...] = (),
 ) -> None:
     """2-fold by note on the dev half: token recall/precision of the rules with the classifier's
     additions and vetoes (vetoes approximated per word), on a grid of thresholds."""
@@ -104,12 +118,17 @@ def cross_validate(
         tr = [i for i in range(len(labels)) if owner[i] % 2 != fold]
         te = [i for i in range(len(labels)) if owner[i] % 2 == fold and owner[i] < n_notes]
         model = train(
-            [feats[i] for i in tr], [labels[i] for i in tr], thresholds={}, c=c[0], c_add=c[1]
-        )
-        for i in te:
+            [feats[i] for i in tr], [labels[i] for i in tr], thresholds={}, c=c[0], c_add=c[1],
+            dense=None if dense is None else dense[tr], projection=projection, groups=groups,
+        )  # fmt: skip
+        x = None if dense is None else dense[te]
+        za, zk = model.dense_z(x, "add"), model.dense_z(x, "keep")
+        for n, i in enumerate(te):
             num = any(f.startswith("shape=d") for f in feats[i])
-            scored.append((model.score(feats[i]), model.keep_score(feats[i]), ruled[i],
-                           labels[i] != "O", num))  # fmt: skip
+            never = bool(_NEVER_ADDED.intersection(feats[i]))
+            p = 0.0 if never else model.score(feats[i], 0.0 if za is None else float(za[n]))
+            k = model.keep_score(feats[i], 0.0 if zk is None else float(zk[n]))
+            scored.append((p, k, ruled[i], labels[i] != "O", num))
     for add in ADD_GRID:
         for add_num in NUM_GRID:
             for veto in VETO_GRID:
@@ -143,13 +162,19 @@ def main() -> None:
     parser.add_argument("--c-add", type=float, default=2.0, help="inverse L2 strength, add")
     parser.add_argument("--synthetic-patients", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dims", type=int, default=32, help="MiniLM dims per word (0: none)")
+    parser.add_argument("--groups", default="self,self_cap", help="MiniLM feature groups")
     parser.add_argument("--cv", action="store_true", help="2-fold CV on the dev half only")
     args = parser.parse_args()
     gold = gold_notes(args.gold) if args.gold else []
     synth = synthetic_notes(args.synthetic_patients, args.seed)
-    feats, labels, owner, ruled = build(gold + synth)
+    groups = tuple(g for g in args.groups.split(",") if g) if args.dims > 0 else ()
+    projection = fit_projection(lexicon_words("en"), args.dims) if groups else None
+    vectors = (WordVectors(projection), list(groups)) if projection else None
+    feats, labels, owner, ruled, dense = build(gold + synth, vectors)
     if args.cv:
-        cross_validate(feats, labels, owner, (args.c, args.c_add), len(gold), ruled)
+        cross_validate(feats, labels, owner, (args.c, args.c_add), len(gold), ruled, dense,
+                       projection, groups)  # fmt: skip
         return
     meta = {
         "trained_on": {
@@ -162,10 +187,16 @@ def main() -> None:
         "c": args.c,
         "c_add": args.c_add,
         "features": "word classes only (benchmarks/deid_train.py); no word of any note",
+        "minilm": {
+            "dims": args.dims if groups else 0,
+            "groups": list(groups),
+            "projection_fitted_on": "deid word lists (learned.lexicon_words)",
+        },
     }
     thresholds = {"add": args.add, "add_numbers": args.add_numbers,
                   "veto_high": args.veto_high, "veto_balanced": args.veto_balanced}  # fmt: skip
-    model = train(feats, labels, thresholds=thresholds, c=args.c, c_add=args.c_add, meta=meta)
+    model = train(feats, labels, thresholds=thresholds, c=args.c, c_add=args.c_add, meta=meta,
+                  dense=dense, projection=projection, groups=groups)  # fmt: skip
     args.out.write_text(
         json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )

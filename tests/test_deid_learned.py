@@ -48,7 +48,7 @@ def _training_rows() -> tuple[list[list[str]], list[str]]:
     feats: list[list[str]] = []
     labels: list[str] = []
     for text, gold in _generated():
-        f, y = labelled(text, "en", gold, candidates(text, "en", detectors=["pattern", "name"]))
+        f, y, _ = labelled(text, "en", gold, candidates(text, "en", detectors=["pattern", "name"]))
         feats += f
         labels += y
     return feats, labels

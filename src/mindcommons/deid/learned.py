@@ -25,13 +25,17 @@ import math
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from mindcommons.deid.context import caps_informative, lexicon, tokens
 from mindcommons.deid.resources import _DATA, _read_list, gazetteer, misspelt, ordinary, rules
 from mindcommons.deid.spans import Span
+from mindcommons.deid.wordvec import GROUPS, Projection, WordVectors
 from mindcommons.errors import ConfigError
 
 MODEL_FILE = "token_model.json"
@@ -277,6 +281,57 @@ def _char_class(ch: str) -> str:
 
 def features(text: str, lang: str, found: Sequence[Span]) -> tuple[list[Word], list[list[str]]]:
     """The words of ``text`` and each one's feature names (classes only, no note text)."""
+    ws, feats, _ = _features(text, lang, found)
+    return ws, feats
+
+
+def capitalised(ws: Sequence[Word], feats: Sequence[list[str]], mode: str) -> list[bool]:
+    """Words whose capital says something: capitalised in a note that uses case, and not the
+    first word of a line or sentence (``features`` marks those)."""
+    return [
+        mode == "mixed"
+        and w.text[:1].isupper()
+        and not any(x.startswith(("linestart|", "sentstart|")) for x in f)
+        for w, f in zip(ws, feats, strict=True)
+    ]
+
+
+def dense_features(
+    ws: Sequence[Word],
+    feats: Sequence[list[str]],
+    mode: str,
+    vectors: WordVectors,
+    groups: Sequence[str],
+) -> NDArray[np.float32]:
+    """``[len(ws), len(groups) * dims]``: each word's MiniLM coordinates (``deid.wordvec``) by
+    group (``GROUPS``; ``self_cap``: only where ``capitalised``); zeros for numbers, single
+    letters and missing neighbours."""
+    n, dims = len(ws), vectors.dims
+    own = np.zeros((n + 2, dims), dtype=np.float32)  # padded: row 0 and n+1 are the edges
+    for i, w in enumerate(ws):
+        if len(w.text) > 1 and not w.text.isdigit():
+            own[i + 1] = vectors.vector(w.low)
+    cols: list[NDArray[np.float32]] = []
+    for g in groups:
+        if g == "self":
+            cols.append(own[1:-1])
+        elif g == "self_cap":
+            cap = np.array(capitalised(ws, feats, mode), dtype=bool)
+            cols.append(own[1:-1] * cap[:, None])
+        elif g == "prev":
+            cols.append(own[:-2])
+        elif g == "next":
+            cols.append(own[2:])
+        else:
+            raise ConfigError(f"unknown embedding feature group {g!r}; use {', '.join(GROUPS)}")
+    if not cols:
+        return np.zeros((n, 0), dtype=np.float32)
+    return np.ascontiguousarray(np.hstack(cols), dtype=np.float32)
+
+
+def _features(
+    text: str, lang: str, found: Sequence[Span]
+) -> tuple[list[Word], list[list[str]], str]:
     c = _classes(lang)
     ws = words(text)
     mode = _mode(ws, text)
@@ -400,7 +455,7 @@ def features(text: str, lang: str, found: Sequence[Span]) -> tuple[list[Word], l
             )
             f.append(f"num={band}|p={pch}|n={nch}")
         out.append(f)
-    return ws, out
+    return ws, out, mode
 
 
 def _from_rules(feature: str) -> bool:
@@ -425,13 +480,15 @@ _NEVER_ADDED = frozenset(
 
 @dataclass(frozen=True)
 class TokenModel:
-    """Logistic-regression weights by feature name.
+    """Logistic-regression weights by feature name, plus weights of the MiniLM coordinates.
 
     ``add``: identifier or not, from word classes only (no rule features): words it scores at
     least ``thresholds["add"]`` (numbers: ``"add_numbers"``) that no rule found are added.
     ``keep``: identifier or not given the rules' output too: a rule span of a ``VETOABLE``
     type whose every word scores below ``thresholds["veto_<sensitivity>"]`` is dropped.
-    ``kind``: which type, for added words."""
+    ``kind``: which type, for added words. With a ``projection`` (``deid.wordvec``), ``add``
+    and ``kind`` also weigh ``dense_features`` of the groups in ``groups`` (``*_dense``
+    weights; ``keep_dense`` stays empty when trained here: vetoes use no MiniLM feature)."""
 
     add: dict[str, float]
     add_bias: float
@@ -441,34 +498,63 @@ class TokenModel:
     kind_bias: dict[str, float]
     thresholds: dict[str, float]
     meta: dict[str, Any]
+    projection: Projection | None = None
+    groups: tuple[str, ...] = ()
+    add_dense: tuple[float, ...] = ()
+    keep_dense: tuple[float, ...] = ()
+    kind_dense: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @cached_property
+    def vectors(self) -> WordVectors | None:
+        return WordVectors(self.projection) if self.projection and self.groups else None
+
+    def dense(
+        self, ws: Sequence[Word], feats: Sequence[list[str]], mode: str
+    ) -> NDArray[np.float32] | None:
+        """The note's ``dense_features`` for this model (None without a projection)."""
+        v = self.vectors
+        return None if v is None else dense_features(ws, feats, mode, v, self.groups)
+
+    def dense_z(self, x: NDArray[np.float32] | None, which: str) -> NDArray[np.float64] | None:
+        """Per word, the dense part of the ``add`` or ``keep`` score (before the sigmoid)."""
+        w = self.add_dense if which == "add" else self.keep_dense
+        if x is None or not w:
+            return None
+        return np.asarray(x @ np.asarray(w, dtype=np.float32), dtype=np.float64)
 
     @staticmethod
-    def _p(weights: dict[str, float], bias: float, feats: list[str]) -> float:
-        z = bias + sum(weights.get(f, 0.0) for f in feats)
+    def _p(weights: dict[str, float], bias: float, feats: list[str], extra: float = 0.0) -> float:
+        z = bias + extra + sum(weights.get(f, 0.0) for f in feats)
         return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
-    def score(self, feats: list[str]) -> float:
-        """P(identifier) from word classes alone (the ``add`` model)."""
-        return self._p(self.add, self.add_bias, feats)
+    def score(self, feats: list[str], extra: float = 0.0) -> float:
+        """P(identifier) from word classes alone (the ``add`` model); ``extra``: dense part."""
+        return self._p(self.add, self.add_bias, feats, extra)
 
-    def keep_score(self, feats: list[str]) -> float:
+    def keep_score(self, feats: list[str], extra: float = 0.0) -> float:
         """P(identifier) given the rules' output too (the ``keep`` model)."""
-        return self._p(self.keep, self.keep_bias, feats)
+        return self._p(self.keep, self.keep_bias, feats, extra)
 
-    def kind_of(self, feats: list[str]) -> str:
+    def kind_of(self, feats: list[str], x: NDArray[np.float32] | None = None) -> str:
         best, best_z = KINDS[0], -math.inf
         for k, weights in self.kind.items():
             z = self.kind_bias.get(k, 0.0) + sum(weights.get(f, 0.0) for f in feats)
+            wd = self.kind_dense.get(k)
+            if x is not None and wd:
+                z += float(x @ np.asarray(wd, dtype=np.float32))
             if z > best_z:
                 best, best_z = k, z
         return best
 
-    def explain(self, feats: list[str], top: int = 3) -> str:
+    def explain(self, feats: list[str], extra: float = 0.0, top: int = 3) -> str:
         ranked = sorted(feats, key=lambda f: -self.add.get(f, 0.0))
-        return "; ".join(f"{f} {self.add.get(f, 0.0):+.2f}" for f in ranked[:top])
+        parts = [f"{f} {self.add.get(f, 0.0):+.2f}" for f in ranked[:top]]
+        if self.add_dense:
+            parts.append(f"minilm {extra:+.2f}")
+        return "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "meta": self.meta,
             "thresholds": self.thresholds,
             "add_bias": self.add_bias,
@@ -478,6 +564,22 @@ class TokenModel:
             "kind_bias": self.kind_bias,
             "kind": self.kind,
         }
+        if self.projection is not None and self.groups:
+            out["embedding"] = {
+                "groups": list(self.groups),
+                "projection": self.projection.to_json(),
+                "add": list(self.add_dense),
+                "keep": list(self.keep_dense),
+                "kind": {k: list(v) for k, v in self.kind_dense.items()},
+            }
+        return out
+
+
+def _numbers(raw: Any, size: int, what: str) -> tuple[float, ...]:
+    values = tuple(float(v) for v in raw)
+    if len(values) != size:
+        raise ValueError(f"{what} has {len(values)} weights, expected {size}")
+    return values
 
 
 @cache
@@ -488,6 +590,23 @@ def load_model(lang: str) -> TokenModel | None:
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        emb = raw.get("embedding")
+        projection: Projection | None = None
+        groups: tuple[str, ...] = ()
+        add_d: tuple[float, ...] = ()
+        keep_d: tuple[float, ...] = ()
+        kind_d: dict[str, tuple[float, ...]] = {}
+        if emb is not None:
+            projection = Projection.from_json(emb["projection"])
+            groups = tuple(str(g) for g in emb["groups"])
+            unknown = [g for g in groups if g not in GROUPS]
+            if unknown:
+                raise ValueError(f"unknown embedding groups {unknown}")
+            size = len(groups) * projection.dims
+            add_d = _numbers(emb["add"], size, "embedding.add")
+            keep_d = _numbers(emb["keep"], size, "embedding.keep") if emb["keep"] else ()
+            kind_d = {str(k): _numbers(v, size, f"embedding.kind.{k}")
+                      for k, v in emb["kind"].items()}  # fmt: skip
         return TokenModel(
             {str(k): float(v) for k, v in raw["add"].items()},
             float(raw["add_bias"]),
@@ -497,8 +616,13 @@ def load_model(lang: str) -> TokenModel | None:
             {str(k): float(v) for k, v in raw["kind_bias"].items()},
             {str(k): float(v) for k, v in raw["thresholds"].items()},
             dict(raw.get("meta", {})),
+            projection,
+            groups,
+            add_d,
+            keep_d,
+            kind_d,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
         raise ConfigError(f"de-identification model deid/data/{lang}/{MODEL_FILE}: {exc}") from exc
 
 
@@ -511,19 +635,25 @@ def learned_step(
     model = load_model(lang)
     if model is None or not text:
         return [], []
-    ws, feats = features(text, lang, found)
+    ws, feats, mode = _features(text, lang, found)
+    x = model.dense(ws, feats, mode)
+    za, zk = model.dense_z(x, "add"), model.dense_z(x, "keep")
     added: list[Span] = []
     keep: list[float] = []
-    for w, f in zip(ws, feats, strict=True):
-        keep.append(model.keep_score(f) if "rule=-" not in f else 1.0)
-        if "rule=-" not in f or _NEVER_ADDED.intersection(f):
+    for i, (w, f) in enumerate(zip(ws, feats, strict=True)):
+        ruled = "rule=-" not in f
+        keep.append(model.keep_score(f, 0.0 if zk is None else zk[i]) if ruled else 1.0)
+        if ruled or _NEVER_ADDED.intersection(f):
             continue
-        p = model.score(f)
+        extra = 0.0 if za is None else float(za[i])
+        p = model.score(f, extra)
         limit = model.thresholds["add_numbers" if w.text.isdigit() else "add"]
         if p < limit:
             continue
-        kind = model.kind_of(f)
-        added.append(Span(w.start, w.end, kind, "learned", "token-classifier", model.explain(f), p))
+        kind = model.kind_of(f, None if x is None else x[i])
+        added.append(
+            Span(w.start, w.end, kind, "learned", "token-classifier", model.explain(f, extra), p)
+        )
     veto = model.thresholds.get(f"veto_{sensitivity}", 0.0)
     vetoed: list[Span] = []
     if veto > 0:
@@ -540,10 +670,15 @@ def learned_step(
 
 
 def labelled(
-    text: str, lang: str, gold: Sequence[tuple[int, int, str]], found: Sequence[Span]
-) -> tuple[list[list[str]], list[str]]:
-    """Features and labels (a KINDS type, or "O") of every word, for training."""
-    ws, feats = features(text, lang, found)
+    text: str,
+    lang: str,
+    gold: Sequence[tuple[int, int, str]],
+    found: Sequence[Span],
+    dense: tuple[WordVectors, Sequence[str]] | None = None,
+) -> tuple[list[list[str]], list[str], NDArray[np.float32] | None]:
+    """Features, labels (a KINDS type, or "O") and, with ``dense`` (vectors and groups), the
+    ``dense_features`` of every word, for training."""
+    ws, feats, mode = _features(text, lang, found)
     labels = []
     for w in ws:
         label = "O"
@@ -552,7 +687,21 @@ def labelled(
                 label = kind
                 break
         labels.append(label)
-    return feats, labels
+    x = None if dense is None else dense_features(ws, feats, mode, dense[0], dense[1])
+    return feats, labels, x
+
+
+def lexicon_words(lang: str = "en") -> list[str]:
+    """Our own word lists (names, surnames, cities, dictionary and clinical words): the words
+    the MiniLM projection is fitted on (``wordvec.fit_projection``); never a note."""
+    from mindcommons.deid.resources import dictionary, name_lists
+
+    lists = name_lists(lang)
+    out = set(lists.female + lists.male + lists.unisex + lists.surnames)
+    out.update(_read_list(lang, "cities_us.txt"))
+    out.update(_read_list(lang, "clinical_words.txt"))
+    out.update(dictionary(lang))
+    return sorted(w for item in out for w in re.split(r"[^\w']+", item) if w)
 
 
 def train(
@@ -563,48 +712,73 @@ def train(
     c: float = 0.5,
     c_add: float = 2.0,
     meta: dict[str, Any] | None = None,
+    dense: NDArray[np.float32] | None = None,
+    projection: Projection | None = None,
+    groups: Sequence[str] = (),
 ) -> TokenModel:
     """Fit the three logistic regressions (deterministic: liblinear and lbfgs, fixed order);
-    ``c_add`` is the inverse L2 strength of ``add``, ``c`` that of ``keep`` and ``kind``."""
+    ``c_add`` is the inverse L2 strength of ``add``, ``c`` that of ``keep`` and ``kind``.
+    ``dense`` (``dense_features`` rows of ``projection`` and ``groups``) are weighed too."""
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import MultiLabelBinarizer
 
     if not feats or len(feats) != len(labels):
         raise ConfigError("token model training needs as many labels as feature lists (> 0)")
+    if dense is not None and (dense.shape[0] != len(labels) or projection is None):
+        raise ConfigError("token model training: dense rows need a projection and one per word")
     y = [int(lb != "O") for lb in labels]
     if len(set(y)) < 2:
         raise ConfigError("token model training needs identifier and ordinary words")
+    width = 0 if dense is None else dense.shape[1]
 
-    def binary(rows: list[list[str]], strength: float) -> tuple[dict[str, float], float]:
+    def matrix(
+        rows: list[list[str]], idx: list[int] | None = None, with_dense: bool = True
+    ) -> tuple[Any, list[str]]:
         binar = MultiLabelBinarizer(sparse_output=True)
         x = binar.fit_transform(rows)
+        if dense is not None and with_dense:
+            d = dense if idx is None else dense[idx]
+            x = sparse.hstack([x, sparse.csr_matrix(d)], format="csr")
+        return x, [str(n) for n in binar.classes_]
+
+    def split(row: Any, names: list[str]) -> tuple[dict[str, float], tuple[float, ...]]:
+        w = {names[i]: round(float(row[i]), 3) for i in range(len(names)) if abs(row[i]) >= 5e-3}
+        return dict(sorted(w.items())), tuple(round(float(v), 4) for v in row[len(names) :])
+
+    def binary(
+        rows: list[list[str]], strength: float, with_dense: bool
+    ) -> tuple[dict[str, float], float, Any]:
+        x, names = matrix(rows, None, with_dense)
         lr = LogisticRegression(C=strength, solver="liblinear", max_iter=1000, random_state=0)
         lr.fit(x, y)
-        names = [str(n) for n in binar.classes_]
-        w = {names[i]: round(float(v), 3) for i, v in enumerate(lr.coef_[0]) if abs(v) >= 5e-3}
-        return dict(sorted(w.items())), round(float(lr.intercept_[0]), 4)
+        w, wd = split(lr.coef_[0], names)
+        return w, round(float(lr.intercept_[0]), 4), wd
 
     plain = [[f for f in fs if not _from_rules(f)] for fs in feats]
-    add_w, add_b = binary(plain, c_add)
-    keep_w, keep_b = binary(feats, c)
+    add_w, add_b, add_d = binary(plain, c_add, True)
+    # the veto rests on word classes and the rules' output only: a name that MiniLM reads as
+    # an ordinary word ("Cueva") must not lose the span a rule gave it
+    keep_w, keep_b, keep_d = binary(feats, c, False)
     pos = [i for i, lb in enumerate(labels) if lb != "O"]
     kinds_seen = sorted({labels[i] for i in pos})
     kind_w: dict[str, dict[str, float]] = {kinds_seen[0]: {}}
     kind_b: dict[str, float] = {kinds_seen[0]: 0.0}
+    kind_d: dict[str, tuple[float, ...]] = {kinds_seen[0]: (0.0,) * width} if width else {}
     if len(kinds_seen) >= 2:
-        binar = MultiLabelBinarizer(sparse_output=True)
-        x = binar.fit_transform([plain[i] for i in pos])
-        names = [str(n) for n in binar.classes_]
+        x, names = matrix([plain[i] for i in pos], pos)
         km = LogisticRegression(C=c, solver="lbfgs", max_iter=2000, random_state=0)
         km.fit(x, [labels[i] for i in pos])
         rows = km.coef_ if len(kinds_seen) > 2 else [-km.coef_[0], km.coef_[0]]
         bias = km.intercept_ if len(kinds_seen) > 2 else [-km.intercept_[0], km.intercept_[0]]
-        kind_w, kind_b = {}, {}
+        kind_w, kind_b, kind_d = {}, {}, {}
         for k, row, b in zip(km.classes_, rows, bias, strict=True):
-            kept = {names[i]: round(float(v), 3) for i, v in enumerate(row) if abs(v) >= 5e-3}
-            kind_w[str(k)] = dict(sorted(kept.items()))
+            kind_w[str(k)], wd = split(row, names)
+            if width:
+                kind_d[str(k)] = wd
             kind_b[str(k)] = round(float(b), 4)
     return TokenModel(
         add_w, add_b, keep_w, keep_b, kind_w, kind_b, dict(sorted(thresholds.items())),
-        dict(meta or {}),
+        dict(meta or {}), projection if width else None, tuple(groups) if width else (),
+        add_d, keep_d, kind_d,
     )  # fmt: skip
