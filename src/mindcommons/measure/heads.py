@@ -61,6 +61,9 @@ class FitOptions:
     dp_steps: int = 0  # full-batch steps when DP is on (each is one Gaussian mechanism)
     dp_feature_scale: float = 1.0  # DP: train on s*x (first layer's weights W/s), see fit
     seed: int = 0
+    # "sgd": plain gradient descent at ``lr``, no weight decay (FedSGD: a site returns
+    # ``w - lr * gradient`` and the coordinator's optimizer does the rest)
+    optimizer: str = "adam"
     on_epoch: Callable[[int, Weights], bool] | None = None  # after each epoch; True stops
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -222,6 +225,17 @@ class _Adam:
             p -= (self.lr * mhat / (np.sqrt(vhat) + 1e-8)).astype(np.float32)
 
 
+class _SGD:
+    """Plain gradient descent (no momentum, no weight decay)."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def step(self, params: Weights, grads: Weights) -> None:
+        for p, g in zip(params, grads, strict=True):
+            p -= (self.lr * g).astype(np.float32)
+
+
 def fit(
     cfg: HeadConfig,
     weights: Sequence[NDArray[np.float32]],
@@ -232,8 +246,10 @@ def fit(
     """Train from ``weights`` on ``(x, y)``; return new weights (inputs untouched).
 
     Plain numpy (no torch import, so a site's training round starts fast): minibatch
-    Adam, or with ``dp_clip`` full-batch DP gradient descent (clip every example's
-    gradient, add N(0, (noise_multiplier * clip)^2) to the sum, divide by n).
+    Adam (or plain SGD, ``optimizer="sgd"``), or with ``dp_clip`` full-batch DP gradient
+    descent (clip every example's gradient, add N(0, (noise_multiplier * clip)^2) to the
+    sum, divide by n). One epoch of SGD at ``lr = 1`` with a batch of all rows returns
+    ``w - mean gradient``: FedSGD's local step.
 
     ``dp_feature_scale`` ``s``: the DP steps run in the equivalent parametrisation
     ``(s*x) @ (W/s)`` (the same model; weights are converted back on return). A row's
@@ -256,7 +272,11 @@ def fit(
     if opts.class_weights is not None:
         cw = [np.asarray(opts.class_weights.get(o.key, [1.0] * len(o.labels)), np.float32)
               for o in cfg.outputs]  # fmt: skip
-    opt = _Adam(params, opts.lr, opts.weight_decay)
+    if opts.optimizer not in ("adam", "sgd"):
+        raise ValueError(f"unknown optimizer '{opts.optimizer}' (expected adam or sgd)")
+    opt: _Adam | _SGD = (
+        _Adam(params, opts.lr, opts.weight_decay) if opts.optimizer == "adam" else _SGD(opts.lr)
+    )
     rng = np.random.default_rng(opts.seed)
 
     def add_prox(grads: Weights) -> Weights:
