@@ -32,7 +32,7 @@ KIND = "thinking-traps"
 
 
 def test_weight_codecs_and_fedavg() -> None:
-    w = [np.arange(6, dtype=np.float32).reshape(2, 3) / 7, np.ones(3, np.float32)]
+    w = [(np.arange(6).reshape(2, 3) / 7).astype(np.float32), np.ones(3, np.float32)]
     back = weights_from_job(weights_to_config(w))
     assert all(np.array_equal(a, b) for a, b in zip(w, back, strict=True))
     got, rest = split_weights({**weights_to_payload(w), "n_examples": 4})
@@ -57,6 +57,52 @@ def test_server_step_is_fedavg_by_default_and_fedavgm_otherwise() -> None:
     assert np.allclose(w3[0], -1.0)
     with pytest.raises(ValueError, match="momentum"):
         server_step(prev, avg, None, momentum=1.0)
+
+
+@pytest.mark.parametrize("hidden", [0, 6])
+def test_fedadam_with_one_full_batch_step_is_centralized_full_batch_adam(hidden: int) -> None:
+    """FedSGD sites + server Adam follow full-batch Adam on the union, step for step."""
+    from mindcommons.federation.training import server_adam
+    from mindcommons.measure import heads
+
+    cfg = heads.HeadConfig(in_dim=10, hidden=hidden, outputs=(
+        heads.OutputSpec("y", ("a", "b", "c")), heads.OutputSpec("z", ("0", "1"))))  # fmt: skip
+    rng = np.random.default_rng(3)
+    sizes, shift = (37, 90, 61), np.eye(10, dtype=np.float32)
+    sites = []
+    for i, n in enumerate(sizes):  # non-IID: each site leans to another label
+        y = np.stack([rng.choice(3, n, p=np.roll([0.7, 0.2, 0.1], i)), rng.integers(0, 2, n)], 1)
+        x = (rng.normal(size=(n, 10)) + 2 * shift[y[:, 0]] + shift[5 + y[:, 1]]).astype(np.float32)
+        sites.append((x, y.astype(np.int64)))
+    x_all = np.concatenate([x for x, _ in sites])
+    y_all = np.concatenate([y for _, y in sites])
+    cw = heads.balanced_class_weights(cfg, heads.label_counts(cfg, y_all))
+    # a random start: from zeros, balanced weights make the first bias gradient exactly 0,
+    # and Adam's first step g / sqrt(g^2) turns its rounding into +-lr on either side
+    w0 = [(0.1 * rng.normal(size=w.shape)).astype(np.float32) for w in heads.init_weights(cfg)]
+    steps, lr = 25, 0.05
+    central = heads.fit(cfg, w0, x_all, y_all, heads.FitOptions(
+        epochs=steps, lr=lr, weight_decay=1e-4, batch_size=len(y_all),
+        class_weights=cw))  # fmt: skip
+    w, state = w0, None
+    for _ in range(steps):
+        local = [(heads.fit(cfg, w, x, y, heads.FitOptions(
+            epochs=1, lr=1.0, batch_size=len(y), optimizer="sgd", class_weights=cw)), len(y))
+            for x, y in sites]  # fmt: skip
+        w, state = server_adam(w, fedavg(local), state, lr, weight_decay=1e-4)
+    assert state is not None and state.t == steps
+    moved = max(float(np.abs(c - a).max()) for c, a in zip(central, w0, strict=True))
+    gap = max(float(np.abs(c - f).max()) for c, f in zip(central, w, strict=True))
+    assert moved > 0.3 and gap < 1e-5 * moved, (moved, gap)  # trained, and the same weights
+    # local Adam epochs instead (FedAvg) do not follow it: the property is the strategy's
+    w2 = fedavg([(heads.fit(cfg, w0, x, y, heads.FitOptions(
+        epochs=steps, lr=lr, batch_size=len(y), class_weights=cw)), len(y))
+        for x, y in sites])  # fmt: skip
+    assert max(float(np.abs(c - f).max()) for c, f in zip(central, w2, strict=True)) > 1e-2
+    with pytest.raises(ValueError, match="optimizer 'rmsprop'"):
+        heads.fit(cfg, w0, x_all, y_all, heads.FitOptions(optimizer="rmsprop"))
+    with pytest.raises(ValueError, match="server Adam"):
+        server_adam(w0, w0, None, lr=0.0)
 
 
 def test_dp_feature_scale_is_the_same_model_and_noise_follows_the_accountant() -> None:
@@ -109,9 +155,27 @@ def test_dp_step_size_schedule_and_the_recipes_accounting(tmp_path: Path) -> Non
     assert privacy.epsilon_for(sigma, 110, 1e-5) > 8.0  # an 11th round would overspend
     with pytest.raises(ConfigError, match="lr_schedule 'steep'"):
         lr_factor({"lr_schedule": "steep"})
-    # run_federated refuses an unknown schedule before asking any site
+    # run_federated refuses an unknown schedule or strategy before asking any site
     with pytest.raises(ConfigError, match="lr_schedule 'steep'"):
         run_federated(load_settings(tmp_path), KIND, dp_epsilon=8.0, dp_lr_schedule="steep")
+    with pytest.raises(ConfigError, match="fedadam"):
+        run_federated(load_settings(tmp_path), KIND, strategy="scaffold")
+    # fedadam's recipe: one full-batch SGD step at the sites, Adam at the coordinator; with
+    # DP one noised gradient per round, so the noise is set for `rounds` steps
+    from mindcommons.measure.federated import federated_params
+
+    plain = federated_params(KIND, strategy="fedadam")
+    assert (
+        plain["local_optimizer"],
+        plain["lr"],
+        plain["batch_size"],
+        plain["local_epochs"],
+        plain["server_optimizer"],
+        plain["keep"],
+    ) == ("sgd", 1.0, 0, 1, "adam", "last")
+    private = federated_params(KIND, strategy="fedadam", dp_epsilon=8.0)
+    assert private["dp"]["steps"] == 1 and private["rounds"] > plain["rounds"]
+    assert "lr_schedule" not in private  # the site's step stays 1: Adam is at the server
 
 
 def write_train_data(settings: Settings, site: str, n: int, canary: str = "") -> Path:
@@ -213,7 +277,11 @@ def test_federated_training_improves_and_sends_only_numbers(home: Settings) -> N
     measurer = load_measurer(summary["artifact"])
     card = measurer.card
     assert card["training"]["mode"] == "federated" and card["training"]["strategy"] == "fedprox"
-    assert card["training"]["server_optimizer"] == {"lr": 1.0, "momentum": 0.5}  # FedAvgM
+    assert card["training"]["server_optimizer"] == {
+        "name": "sgd",
+        "lr": 1.0,
+        "momentum": 0.5,
+    }  # FedAvgM (fmt: skip)
     pred = measurer.predict(["Everyone at the office surely thinks I am useless"])
     assert pred[0].labels["mind reading"] == "1"
     # CANARY: replies carried weights and numbers only; nothing of the site text crossed
@@ -229,3 +297,37 @@ def test_federated_training_improves_and_sends_only_numbers(home: Settings) -> N
     for path in crossed:
         assert CANARY.encode() not in path.read_bytes(), path
     assert CANARY in (home.site_dir("site-a") / "train" / f"{KIND}.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_fedadam_through_flower_equals_the_in_process_rounds(home: Settings) -> None:
+    """The fedadam recipe over real Flower: the same weights as the same rounds in process."""
+    from mindcommons.federation.server import JobOutcome
+    from mindcommons.federation.server_app import local_send, run_training
+    from mindcommons.measure import load_measurer
+    from mindcommons.measure.federated import federated_params, run_federated
+
+    for site in ("site-a", "site-b"):
+        set_allowed_jobs(home.site_dir(site), [*DEFAULT_ALLOWED_JOBS, "train"])
+    launcher.up(home)
+    result = run_federated(home, KIND, sites=["site-a", "site-b"], strategy="fedadam",
+                           rounds=1, seed=1, timeout=600,
+                           out=home.resolved_home() / "fedadam-flower")  # fmt: skip
+    summary = result["training"]
+    assert result["missing"] == {}, result
+    assert summary["rounds_run"] == 1 and summary["best_round"] == 1 and summary["keep"] == "last"
+    assert summary["server_optimizer"] == {"name": "adam", "lr": 0.05, "weight_decay": 1e-4}
+    history = summary["history"]
+    assert history[-1]["validation"]["loss"] < history[0]["validation"]["loss"]
+    assert history[0]["bytes_sent"] > 0 and history[0]["bytes_received"] > 0
+    # the same job in process (each site's guard, no Flower): identical weights
+    params = federated_params(KIND, strategy="fedadam", rounds=1, seed=1,
+                              out=home.resolved_home() / "fedadam-local")  # fmt: skip
+    job = {"job": "train", "run_id": "fedadam-local", "params": json.dumps(params)}
+    outcome = JobOutcome(run_id="fedadam-local", job=job, mode="local")
+    local = run_training(local_send(home, job), home, job, {0: "site-a", 1: "site-b"},
+                         outcome, 300)  # fmt: skip
+    flower_w = load_measurer(summary["artifact"]).weights
+    local_w = load_measurer(local["artifact"]).weights
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(flower_w, local_w, strict=True))
+    assert float(np.abs(flower_w[0]).max()) > 0.04  # Adam's first step: ~0.05 per weight

@@ -35,8 +35,18 @@ def train(
     sites: Annotated[
         str | None, typer.Option("--sites", help="Comma-separated sites (default: all).")
     ] = None,
-    rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds (max).")] = 5,
-    strategy: Annotated[str, typer.Option("--strategy", help="fedavg or fedprox.")] = "fedavg",
+    rounds: Annotated[
+        int | None,
+        typer.Option("--rounds", help="Federated rounds (default 5; fedadam 50, with DP 200)."),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="fedavg (server momentum), fedprox, or fedadam (one full-batch gradient per "
+            "site per round, Adam at the coordinator: centralized full-batch Adam).",
+        ),
+    ] = "fedavg",
     mu: Annotated[float, typer.Option("--mu", help="FedProx proximal weight.")] = 0.01,
     local_epochs: Annotated[int, typer.Option("--local-epochs", help="Epochs per round.")] = 2,
     dp_epsilon: Annotated[

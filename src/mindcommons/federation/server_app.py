@@ -350,10 +350,15 @@ def run_training(
     Round 0 asks each site to describe its data (counts under its floor). Every round
     sends the global weights; each site validates them (statistics only), trains from
     them (FedProx: a proximal term, ``mu``) and returns new weights; the coordinator
-    averages them weighted by examples (FedAvg). With ``dp`` the noise multiplier is set
+    averages them weighted by examples (FedAvg) and steps from the average with its
+    optimizer (``server_optimizer``: ``sgd`` with ``server_momentum`` = FedAvgM, or
+    ``adam`` = FedAdam, which with one full-batch local SGD step is full-batch Adam on
+    the union of the sites' data). With ``dp`` the noise multiplier is set
     here from the target epsilon for the largest number of rounds, and the epsilon spent
     is reported. Training stops early when the pooled validation metric has not improved
-    for ``patience`` rounds; the best weights are kept and saved by the Trainer.
+    for ``patience`` rounds; the best weights are kept and saved by the Trainer (with
+    ``keep = "last"``: all rounds run and the last weights are saved; validation is still
+    reported every round).
     """
     import mindcommons.federation.site  # noqa: F401  (registers the job providers' trainers)
     from mindcommons.federation.secagg import (
@@ -364,7 +369,14 @@ def run_training(
         settings_param,
     )
     from mindcommons.federation.server import job_params
-    from mindcommons.federation.training import TRAINERS, ArtifactWriter, fedavg, server_step
+    from mindcommons.federation.training import (
+        SERVER_OPTIMIZERS,
+        TRAINERS,
+        ArtifactWriter,
+        fedavg,
+        server_adam,
+        server_step,
+    )
     from mindcommons.measure.privacy import epsilon_for, noise_for
 
     started = time.perf_counter()
@@ -373,6 +385,9 @@ def run_training(
     trainer = TRAINERS.get(str(params.get("trainer", "measure")))
     rounds = max(1, int(params.get("rounds", 3)))
     patience = max(1, int(params.get("patience", 3)))
+    keep = str(params.get("keep", "best"))  # "last": no early stopping, save the last round
+    if keep not in ("best", "last"):
+        raise ConfigError(f"unknown keep '{keep}' (expected best or last)")
     metric = str(params.get("stop_metric", "macro_f1" if isinstance(trainer, ArtifactWriter)
                             else "loss"))  # fmt: skip
     # a metric the validation never reports falls back to the loss (always reported)
@@ -427,10 +442,20 @@ def run_training(
     best_round = 0
     since = 0
     dp_steps_done = 0
-    velocity = None  # FedAvgM (params server_lr, server_momentum; default plain FedAvg)
+    # the server optimizer: "sgd" = FedAvgM (server_lr, server_momentum; default lr 1 and
+    # momentum 0, plain FedAvg) or "adam" = FedAdam (server_lr, server_weight_decay)
+    server_opt = str(params.get("server_optimizer", "sgd"))
+    if server_opt not in SERVER_OPTIMIZERS:
+        raise ConfigError(f"unknown server_optimizer '{server_opt}' "
+                         f"(expected {', '.join(SERVER_OPTIMIZERS)})")  # fmt: skip
+    server_state: Any = None  # FedAvgM's velocity or FedAdam's moments
     server_lr = float(params.get("server_lr", 1.0))
     server_momentum = float(params.get("server_momentum", 0.0))
-    summary["server_optimizer"] = {"lr": server_lr, "momentum": server_momentum}
+    server_wd = float(params.get("server_weight_decay", 0.0))
+    summary["server_optimizer"] = (
+        {"name": "adam", "lr": server_lr, "weight_decay": server_wd} if server_opt == "adam"
+        else {"name": "sgd", "lr": server_lr, "momentum": server_momentum}
+    )  # fmt: skip
     r = 0
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
@@ -457,7 +482,12 @@ def run_training(
             break
         # secure aggregation: only the weighted average of the updates reached us
         averaged = secured[0] if secured else fedavg(fitted)
-        weights, velocity = server_step(weights, averaged, velocity, server_lr, server_momentum)
+        if server_opt == "adam":
+            weights, server_state = server_adam(weights, averaged, server_state, server_lr,
+                                                server_wd)  # fmt: skip
+        else:
+            weights, server_state = server_step(weights, averaged, server_state, server_lr,
+                                                server_momentum)  # fmt: skip
         if dp:
             dp_steps_done += int(dp["steps"])
         entry["seconds"] = round(time.perf_counter() - t0, 3)
@@ -466,7 +496,7 @@ def run_training(
         print(f"[mindcommons] round {r}: validation {metric} of round {r - 1}: "
               f"{val.get(metric, float('nan')):.4f} "
               f"({len(replies) if secured else len(fitted)} site(s))")  # fmt: skip
-        if since >= patience:
+        if since >= patience and keep == "best":
             summary["stopped"] = f"early stop after round {r} (no improvement in {patience})"
             break
     # validate the last aggregate too
@@ -475,9 +505,9 @@ def run_training(
     val = _validation(trainer, replies, params)
     summary["history"].append({"round": r + 1, "validation_of_round": r, "validation": val,
                                "sites": sorted(replies), **traffic})  # fmt: skip
-    if _better(metric, val, best):
+    if _better(metric, val, best) or keep == "last":
         best, best_weights, best_round = val, weights, r
-    summary.update(rounds_run=r, best_round=best_round, best_validation=best or {},
+    summary.update(keep=keep, rounds_run=r, best_round=best_round, best_validation=best or {},
                    stop_metric=metric, seconds=round(time.perf_counter() - started, 3),
                    sites=sorted(active.values()))  # fmt: skip
     if dp:

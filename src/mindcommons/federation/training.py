@@ -4,8 +4,9 @@ The coordinator (``server_app``) runs rounds: it sends the global weights to eac
 site, each site's installed ``Trainer`` (looked up by name in ``TRAINERS``, after the
 site's policy allows the ``train`` job) fits locally and returns new weights, the
 number of examples and numeric metrics; the coordinator aggregates (FedAvg, FedProx,
-optional clipping and noise) and repeats. Weights are lists of numpy arrays; nothing
-else leaves a site.
+optional clipping and noise), steps from the average with its own optimizer
+(``server_step``: FedAvgM; ``server_adam``: FedAdam) and repeats. Weights are lists of
+numpy arrays; nothing else leaves a site.
 """
 
 from __future__ import annotations
@@ -230,3 +231,56 @@ def server_step(
         # previous - lr * v, written from the average: lr 1 with no history is exact FedAvg
         out.append((avg - (lr - 1.0) * d - lr * (v - d)).astype(np.float32))
     return out, new_v
+
+
+SERVER_OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class AdamState:
+    """The coordinator's Adam moments (float64, one array per weight) and step count."""
+
+    m: list[NDArray[np.float64]]
+    v: list[NDArray[np.float64]]
+    t: int = 0
+
+
+def server_adam(
+    previous: Weights,
+    averaged: Weights,
+    state: AdamState | None,
+    lr: float,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[Weights, AdamState]:
+    """Server Adam on the round's pseudo-gradient ``previous - averaged`` (FedAdam).
+
+    Reddi et al. 2021, "Adaptive Federated Optimization", with the bias correction and
+    L2 weight decay of ``torch.optim.Adam``. When every site takes one full-batch step of
+    plain gradient descent at step size 1 (FedSGD: it returns ``w - its mean gradient``),
+    the example-weighted average of those gradients is the gradient on the union of the
+    sites' data, so these rounds follow full-batch Adam on the pooled data step for step
+    (``tests/test_fedtrain.py`` checks it). Like ``server_step`` it reads only the
+    aggregate: post-processing under DP, and it runs on the result of secure aggregation.
+    """
+    if lr <= 0 or weight_decay < 0 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+        raise ValueError(f"server Adam needs lr > 0, weight_decay >= 0 and betas in [0, 1), "
+                         f"got {lr}, {weight_decay}, {betas}")  # fmt: skip
+    if state is None:
+        state = AdamState([np.zeros(np.shape(p)) for p in previous],
+                          [np.zeros(np.shape(p)) for p in previous])  # fmt: skip
+    t = state.t + 1
+    b1, b2 = betas
+    out: Weights = []
+    new_m, new_v = [], []
+    for p, a, m, v in zip(previous, averaged, state.m, state.v, strict=True):
+        p64 = np.asarray(p, dtype=np.float64)
+        g = p64 - np.asarray(a, dtype=np.float64) + weight_decay * p64
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        step = lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        out.append((p64 - step).astype(np.float32))
+        new_m.append(m)
+        new_v.append(v)
+    return out, AdamState(new_m, new_v, t)

@@ -53,6 +53,8 @@ from mindcommons.settings import Settings
 
 PHASES = ("describe", "fit", "evaluate")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+LOCAL_OPTIMIZERS = ("adam", "sgd")
+STRATEGIES = ("fedavg", "fedprox", "fedadam")
 
 
 def lr_factor(params: Mapping[str, Any]) -> float:
@@ -224,10 +226,12 @@ class MeasureTrainer:
         cfg = head_config(kind, int(params.get("hidden", 0)))
         x_tr, y_tr, _, _ = self._data(site, settings, params)
         dp = params.get("dp") or {}
+        batch = int(params.get("batch_size", 64))  # 0: all rows (full-batch steps)
         opts = heads.FitOptions(
             epochs=int(params.get("local_epochs", 2)),
             lr=float(params.get("lr", 3e-3)) * lr_factor(params),
-            batch_size=int(params.get("batch_size", 64)),
+            batch_size=batch if batch > 0 else max(1, len(y_tr)),
+            optimizer=str(params.get("local_optimizer", "adam")),
             class_weights=_class_weights(kind, cfg, params),
             prox_mu=float(params.get("mu", 0.0)),
             global_weights=weights,
@@ -239,6 +243,9 @@ class MeasureTrainer:
         )
         if opts.dp_clip > 0 and opts.dp_noise_multiplier <= 0:
             raise ConfigError("dp needs a positive noise multiplier (set by the coordinator)")
+        if opts.optimizer not in LOCAL_OPTIMIZERS:
+            raise ConfigError(f"unknown local_optimizer '{opts.optimizer}' "
+                              f"(expected {', '.join(LOCAL_OPTIMIZERS)})")  # fmt: skip
         started = time.perf_counter()
         with _cpu_turn():
             new = heads.fit(cfg, weights, x_tr, y_tr, opts)
@@ -319,12 +326,17 @@ assert isinstance(TRAINERS.get("measure"), ArtifactWriter)
 # ---------------------------------------------------------------- coordinator entry point
 
 
-def run_federated(
-    settings: Settings,
+# FedAdam (strategy "fedadam"): each site takes one full-batch gradient step per round
+# (FedSGD), the coordinator steps with Adam; chosen on a development set cut from the
+# training pool (benchmarks/RESULTS.md): server step size, rounds, keep the last round
+FEDADAM = {"server_lr": 0.05, "rounds": 50}
+DP_FEDADAM = {"server_lr": 0.03, "rounds": 200}
+
+
+def federated_params(
     kind: str,
     *,
-    sites: list[str] | None = None,
-    rounds: int = 5,
+    rounds: int | None = None,
     strategy: str = "fedavg",
     mu: float = 0.01,
     local_epochs: int = 2,
@@ -337,7 +349,69 @@ def run_federated(
     dp_lr: float = 0.03,
     dp_lr_schedule: str = "linear",
     patience: int = 3,
-    server_lr: float = 1.0,
+    server_lr: float | None = None,
+    server_momentum: float = 0.5,
+    dp_server_momentum: float = 0.0,
+    seed: int = 0,
+    secure_aggregation: bool = False,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """The ``train`` job's params for ``run_federated`` (the strategies' recipes below)."""
+    if kind not in MEASURES:
+        raise ConfigError(f"unknown measurement kind '{kind}' ({', '.join(MEASURES.names())})")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy '{strategy}' (expected {', '.join(STRATEGIES)})")
+    params: dict[str, Any] = {
+        "trainer": "measure", "kind": kind, "rounds": rounds or 5, "strategy": strategy,
+        "mu": mu if strategy == "fedprox" else 0.0, "local_epochs": local_epochs, "lr": lr,
+        "patience": patience, "seed": seed, "hidden": 0,
+        "server_lr": 1.0 if server_lr is None else server_lr,
+        "server_momentum": server_momentum,
+    }  # fmt: skip
+    if strategy == "fedadam":
+        recipe = DP_FEDADAM if dp_epsilon > 0 else FEDADAM
+        params.update(
+            rounds=rounds or recipe["rounds"], local_optimizer="sgd", lr=1.0, local_epochs=1,
+            batch_size=0, server_optimizer="adam", server_weight_decay=1e-4, keep="last",
+            server_lr=recipe["server_lr"] if server_lr is None else server_lr,
+        )  # fmt: skip
+        params.pop("server_momentum")
+        if dp_epsilon > 0:
+            params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
+                            "steps": 1, "feature_scale": dp_feature_scale}  # fmt: skip
+    elif dp_epsilon > 0:
+        params["lr"] = dp_lr
+        params["lr_schedule"] = dp_lr_schedule
+        params["server_momentum"] = dp_server_momentum
+        lr_factor(params)  # an unknown schedule fails here, before any site is asked
+        params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
+                        "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
+    if secure_aggregation:
+        params["secure_aggregation"] = True
+    if out is not None:
+        params["out"] = str(out.resolve())
+    return params
+
+
+def run_federated(
+    settings: Settings,
+    kind: str,
+    *,
+    sites: list[str] | None = None,
+    rounds: int | None = None,
+    strategy: str = "fedavg",
+    mu: float = 0.01,
+    local_epochs: int = 2,
+    lr: float = 3e-3,
+    dp_epsilon: float = 0.0,
+    dp_delta: float = 1e-5,
+    dp_clip: float = 2.0,
+    dp_steps: int = 10,
+    dp_feature_scale: float = 3.0,
+    dp_lr: float = 0.03,
+    dp_lr_schedule: str = "linear",
+    patience: int = 3,
+    server_lr: float | None = None,
     server_momentum: float = 0.5,
     dp_server_momentum: float = 0.0,
     seed: int = 0,
@@ -349,42 +423,42 @@ def run_federated(
 ) -> dict[str, Any]:
     """Train ``kind`` across the running federation; return the run's result (with path).
 
-    With ``dp_epsilon`` each site runs ``dp_steps`` full-batch DP steps per round at step
-    size ``dp_lr`` (``lr`` is for the non-private minibatch epochs), on embeddings scaled
-    by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling over
-    the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise for
-    ``rounds`` x ``dp_steps`` steps (``benchmarks/fedtrain.py``: clip 2, scale 3, 0.03,
-    linear decay, 10 rounds on SAD, chosen on validation; see ``docs/measurement.md``).
-    The coordinator steps from the sites' average with server momentum
-    (``server_momentum``, ``server_lr``: FedAvgM, ``federation.training.server_step``;
-    0.5 and 1 chosen on a development set, ``benchmarks/RESULTS.md``; 0 and 1 is plain
-    FedAvg); with DP ``dp_server_momentum`` (0: momentum did not pay there). With
-    ``secure_aggregation`` every fit round runs Flower's SecAgg+ (``federation.secagg``):
-    the coordinator sees only the masked sum of the sites' updates.
+    ``strategy`` ``fedavg`` / ``fedprox`` (``mu``): each site runs ``local_epochs`` of
+    minibatch Adam at ``lr`` per round (``rounds`` default 5); the coordinator steps from
+    the sites' average with server momentum (``server_momentum``, ``server_lr`` default
+    1: FedAvgM, ``federation.training.server_step``; 0.5 and 1 chosen on a development
+    set, ``benchmarks/RESULTS.md``; 0 and 1 is plain FedAvg); with DP
+    ``dp_server_momentum`` (0: momentum did not pay there). With ``dp_epsilon`` each site
+    runs ``dp_steps`` full-batch DP steps per round at step size ``dp_lr`` on embeddings
+    scaled by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling
+    over the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise
+    for ``rounds`` x ``dp_steps`` steps.
+
+    ``fedadam``: each site takes one full-batch step of plain gradient descent at step
+    size 1 per round and the coordinator runs Adam on the example-weighted average
+    (``federation.training.server_adam``, weight decay 1e-4 as the centralized head):
+    exactly full-batch Adam on the union of the sites' data, at the cost of more rounds
+    (default 50 at server step size 0.05; each round is one gradient per site, the same
+    bytes). All rounds run and the last weights are kept (validation is reported, not
+    used to choose). With ``dp_epsilon`` it is DP-FedSGD: one clipped, noised full-batch
+    gradient per site per round (``dp_clip``, ``dp_feature_scale``; noise set for
+    ``rounds`` steps; default 200 rounds at server step size 0.03). ``server_lr``
+    overrides the strategy's server step size.
+
+    With ``secure_aggregation`` every fit round runs Flower's SecAgg+
+    (``federation.secagg``): the coordinator sees only the masked sum of the sites'
+    updates.
     """
     from mindcommons.federation.runner import run_job
 
-    if kind not in MEASURES:
-        raise ConfigError(f"unknown measurement kind '{kind}' ({', '.join(MEASURES.names())})")
-    if strategy not in ("fedavg", "fedprox"):
-        raise ConfigError(f"unknown strategy '{strategy}' (expected fedavg or fedprox)")
-    params: dict[str, Any] = {
-        "trainer": "measure", "kind": kind, "rounds": rounds, "strategy": strategy,
-        "mu": mu if strategy == "fedprox" else 0.0, "local_epochs": local_epochs, "lr": lr,
-        "patience": patience, "seed": seed, "hidden": 0,
-        "server_lr": server_lr, "server_momentum": server_momentum,
-    }  # fmt: skip
-    if dp_epsilon > 0:
-        params["lr"] = dp_lr
-        params["lr_schedule"] = dp_lr_schedule
-        params["server_momentum"] = dp_server_momentum
-        lr_factor(params)  # an unknown schedule fails here, before any site is asked
-        params["dp"] = {"epsilon": dp_epsilon, "delta": dp_delta, "clip": dp_clip,
-                        "steps": dp_steps, "feature_scale": dp_feature_scale}  # fmt: skip
-    if secure_aggregation:
-        params["secure_aggregation"] = True
-    if out is not None:
-        params["out"] = str(out.resolve())
+    params = federated_params(
+        kind, rounds=rounds, strategy=strategy, mu=mu, local_epochs=local_epochs, lr=lr,
+        dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_clip=dp_clip, dp_steps=dp_steps,
+        dp_feature_scale=dp_feature_scale, dp_lr=dp_lr, dp_lr_schedule=dp_lr_schedule,
+        patience=patience, server_lr=server_lr, server_momentum=server_momentum,
+        dp_server_momentum=dp_server_momentum, seed=seed,
+        secure_aggregation=secure_aggregation, out=out,
+    )  # fmt: skip
     return run_job(
         settings, {"job": "train", "params": params}, sites=sites, timeout=timeout,
         debug_dump=debug_dump, progress=progress,
