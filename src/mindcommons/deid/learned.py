@@ -7,13 +7,15 @@ note's case style, membership in our own data files (given names, surnames, ordi
 clinical words, function words, months, cities, titles, relations, hospital and location
 context words), the rule detectors' own outputs on the word and its neighbours, and the same
 classes for the two words either side. No feature is a word of a note, so the shipped weights
-hold no string from the notes they were trained on.
+hold no string from the notes they were trained on. With a MiniLM projection in the model file
+(``deid.wordvec``), the ``add`` and ``kind`` models also weigh what the word looks like to
+MiniLM: its mean wordpiece vector on directions fitted on our own word lists (numbers only).
 
 Words the classifier scores at least ``ADD_THRESHOLD`` (in the model file) that no rule found
 become spans of detector ``learned``; their ``context`` names the features that pushed the
 score most (the explanation). Languages without a model file get nothing from this step.
 
-``train`` fits the model deterministically (scikit-learn ``LogisticRegression``, liblinear);
+``train`` fits the models deterministically (scikit-learn ``LogisticRegression``, liblinear);
 ``benchmarks/deid_train.py`` runs it on generated notes with injected identifiers and on the
 PhysioNet dev half (features only) and writes the model file.
 """
