@@ -157,7 +157,8 @@ def test_dp_step_size_schedule_and_the_recipes_accounting(tmp_path: Path) -> Non
         lr_factor({"lr_schedule": "steep"})
     # run_federated refuses an unknown schedule or strategy before asking any site
     with pytest.raises(ConfigError, match="lr_schedule 'steep'"):
-        run_federated(load_settings(tmp_path), KIND, dp_epsilon=8.0, dp_lr_schedule="steep")
+        run_federated(load_settings(tmp_path), KIND, strategy="fedavg", dp_epsilon=8.0,
+                      dp_lr_schedule="steep")  # fmt: skip
     with pytest.raises(ConfigError, match="fedadam"):
         run_federated(load_settings(tmp_path), KIND, strategy="scaffold")
     # fedadam's recipe: one full-batch SGD step at the sites, Adam at the coordinator; with
@@ -176,6 +177,11 @@ def test_dp_step_size_schedule_and_the_recipes_accounting(tmp_path: Path) -> Non
     private = federated_params(KIND, strategy="fedadam", dp_epsilon=8.0)
     assert private["dp"]["steps"] == 1 and private["rounds"] > plain["rounds"]
     assert "lr_schedule" not in private  # the site's step stays 1: Adam is at the server
+    # the defaults (chosen on a development set): FedAvgM, and fedadam with DP; the earlier
+    # DP recipe (10 local DP steps per round) stays selectable
+    assert federated_params(KIND)["strategy"] == "fedavg"
+    assert federated_params(KIND, dp_epsilon=8.0)["strategy"] == "fedadam"
+    assert federated_params(KIND, strategy="fedavg", dp_epsilon=8.0)["dp"]["steps"] == 10
 
 
 def write_train_data(settings: Settings, site: str, n: int, canary: str = "") -> Path:

@@ -40,13 +40,14 @@ def train(
         typer.Option("--rounds", help="Federated rounds (default 5; fedadam 50, with DP 200)."),
     ] = None,
     strategy: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--strategy",
-            help="fedavg (server momentum), fedprox, or fedadam (one full-batch gradient per "
-            "site per round, Adam at the coordinator: centralized full-batch Adam).",
+            help="fedavg (server momentum; the default), fedprox, or fedadam (one full-batch "
+            "gradient per site per round, Adam at the coordinator: centralized full-batch "
+            "Adam; the default with --dp-epsilon).",
         ),
-    ] = "fedavg",
+    ] = None,
     mu: Annotated[float, typer.Option("--mu", help="FedProx proximal weight.")] = 0.01,
     local_epochs: Annotated[int, typer.Option("--local-epochs", help="Epochs per round.")] = 2,
     dp_epsilon: Annotated[

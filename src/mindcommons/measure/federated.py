@@ -337,7 +337,7 @@ def federated_params(
     kind: str,
     *,
     rounds: int | None = None,
-    strategy: str = "fedavg",
+    strategy: str | None = None,
     mu: float = 0.01,
     local_epochs: int = 2,
     lr: float = 3e-3,
@@ -359,6 +359,8 @@ def federated_params(
     """The ``train`` job's params for ``run_federated`` (the strategies' recipes below)."""
     if kind not in MEASURES:
         raise ConfigError(f"unknown measurement kind '{kind}' ({', '.join(MEASURES.names())})")
+    if strategy is None:  # the defaults chosen on a development set (benchmarks/RESULTS.md)
+        strategy = "fedadam" if dp_epsilon > 0 else "fedavg"
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy '{strategy}' (expected {', '.join(STRATEGIES)})")
     params: dict[str, Any] = {
@@ -399,7 +401,7 @@ def run_federated(
     *,
     sites: list[str] | None = None,
     rounds: int | None = None,
-    strategy: str = "fedavg",
+    strategy: str | None = None,
     mu: float = 0.01,
     local_epochs: int = 2,
     lr: float = 3e-3,
@@ -423,7 +425,8 @@ def run_federated(
 ) -> dict[str, Any]:
     """Train ``kind`` across the running federation; return the run's result (with path).
 
-    ``strategy`` ``fedavg`` / ``fedprox`` (``mu``): each site runs ``local_epochs`` of
+    ``strategy`` (default ``fedavg``, with DP ``fedadam``: chosen on a development set,
+    ``benchmarks/RESULTS.md``) ``fedavg`` / ``fedprox`` (``mu``): each site runs ``local_epochs`` of
     minibatch Adam at ``lr`` per round (``rounds`` default 5); the coordinator steps from
     the sites' average with server momentum (``server_momentum``, ``server_lr`` default
     1: FedAvgM, ``federation.training.server_step``; 0.5 and 1 chosen on a development
