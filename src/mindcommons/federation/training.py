@@ -236,51 +236,34 @@ def server_step(
 SERVER_OPTIMIZERS = ("sgd", "adam")
 
 
-@dataclass
-class AdamState:
-    """The coordinator's Adam moments (float64, one array per weight) and step count."""
-
-    m: list[NDArray[np.float64]]
-    v: list[NDArray[np.float64]]
-    t: int = 0
-
-
 def server_adam(
     previous: Weights,
     averaged: Weights,
-    state: AdamState | None,
+    state: Any,
     lr: float,
     weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> tuple[Weights, AdamState]:
+) -> tuple[Weights, Any]:
     """Server Adam on the round's pseudo-gradient ``previous - averaged`` (FedAdam).
 
-    Reddi et al. 2021, "Adaptive Federated Optimization", with the bias correction and
-    L2 weight decay of ``torch.optim.Adam``. When every site takes one full-batch step of
-    plain gradient descent at step size 1 (FedSGD: it returns ``w - its mean gradient``),
-    the example-weighted average of those gradients is the gradient on the union of the
-    sites' data, so these rounds follow full-batch Adam on the pooled data step for step
-    (``tests/test_fedtrain.py`` checks it). Like ``server_step`` it reads only the
-    aggregate: post-processing under DP, and it runs on the result of secure aggregation.
+    Reddi et al. 2021, "Adaptive Federated Optimization": the heads' own Adam
+    (``measure.heads.Adam``: torch's bias correction and L2 weight decay) stepping float64
+    copies of the global weights; ``state`` is that optimizer (None in round 1). When every
+    site takes one full-batch step of plain gradient descent at step size 1 (FedSGD: it
+    returns ``w - its mean gradient``), the example-weighted average of those gradients is
+    the gradient on the union of the sites' data, so these rounds follow full-batch Adam on
+    the pooled data step for step (``tests/test_fedtrain.py`` checks it). Like
+    ``server_step`` it reads only the aggregate: post-processing under DP, and it runs on
+    the result of secure aggregation.
     """
-    if lr <= 0 or weight_decay < 0 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-        raise ValueError(f"server Adam needs lr > 0, weight_decay >= 0 and betas in [0, 1), "
-                         f"got {lr}, {weight_decay}, {betas}")  # fmt: skip
-    if state is None:
-        state = AdamState([np.zeros(np.shape(p)) for p in previous],
-                          [np.zeros(np.shape(p)) for p in previous])  # fmt: skip
-    t = state.t + 1
-    b1, b2 = betas
-    out: Weights = []
-    new_m, new_v = [], []
-    for p, a, m, v in zip(previous, averaged, state.m, state.v, strict=True):
-        p64 = np.asarray(p, dtype=np.float64)
-        g = p64 - np.asarray(a, dtype=np.float64) + weight_decay * p64
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        step = lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
-        out.append((p64 - step).astype(np.float32))
-        new_m.append(m)
-        new_v.append(v)
-    return out, AdamState(new_m, new_v, t)
+    from mindcommons.measure.heads import Adam
+
+    if lr <= 0 or weight_decay < 0:
+        raise ValueError(
+            f"server Adam needs lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}"
+        )
+    params = [np.array(p, dtype=np.float64) for p in previous]
+    grads = [p - np.asarray(a, dtype=np.float64) for p, a in zip(params, averaged, strict=True)]
+    opt = state if isinstance(state, Adam) else Adam(params, lr, weight_decay)
+    opt.lr, opt.wd = lr, weight_decay
+    opt.step(params, grads)
+    return [p.astype(np.float32) for p in params], opt

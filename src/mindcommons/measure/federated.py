@@ -53,7 +53,6 @@ from mindcommons.settings import Settings
 
 PHASES = ("describe", "fit", "evaluate")
 LR_SCHEDULES = ("constant", "linear", "cosine")
-LOCAL_OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("fedavg", "fedprox", "fedadam")
 
 
@@ -243,9 +242,9 @@ class MeasureTrainer:
         )
         if opts.dp_clip > 0 and opts.dp_noise_multiplier <= 0:
             raise ConfigError("dp needs a positive noise multiplier (set by the coordinator)")
-        if opts.optimizer not in LOCAL_OPTIMIZERS:
+        if opts.optimizer not in heads.OPTIMIZERS:
             raise ConfigError(f"unknown local_optimizer '{opts.optimizer}' "
-                              f"(expected {', '.join(LOCAL_OPTIMIZERS)})")  # fmt: skip
+                              f"(expected {', '.join(heads.OPTIMIZERS)})")  # fmt: skip
         started = time.perf_counter()
         with _cpu_turn():
             new = heads.fit(cfg, weights, x_tr, y_tr, opts)
@@ -356,7 +355,35 @@ def federated_params(
     secure_aggregation: bool = False,
     out: Path | None = None,
 ) -> dict[str, Any]:
-    """The ``train`` job's params for ``run_federated`` (the strategies' recipes below)."""
+    """The ``train`` job's params for ``run_federated``: the strategies' recipes.
+
+    ``strategy`` (default ``fedavg``, with DP ``fedadam``: chosen on a development set,
+    ``benchmarks/RESULTS.md``) ``fedavg`` / ``fedprox`` (``mu``): each site runs ``local_epochs`` of
+    minibatch Adam at ``lr`` per round (``rounds`` default 5); the coordinator steps from
+    the sites' average with server momentum (``server_momentum``, ``server_lr`` default
+    1: FedAvgM, ``federation.training.server_step``; 0.5 and 1 chosen on a development
+    set, ``benchmarks/RESULTS.md``; 0 and 1 is plain FedAvg); with DP
+    ``dp_server_momentum`` (0: momentum did not pay there). With ``dp_epsilon`` each site
+    runs ``dp_steps`` full-batch DP steps per round at step size ``dp_lr`` on embeddings
+    scaled by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling
+    over the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise
+    for ``rounds`` x ``dp_steps`` steps.
+
+    ``fedadam``: each site takes one full-batch step of plain gradient descent at step
+    size 1 per round and the coordinator runs Adam on the example-weighted average
+    (``federation.training.server_adam``, weight decay 1e-4 as the centralized head):
+    exactly full-batch Adam on the union of the sites' data, at the cost of more rounds
+    (default 50 at server step size 0.05; each round is one gradient per site, the same
+    bytes). All rounds run and the last weights are kept (validation is reported, not
+    used to choose). With ``dp_epsilon`` it is DP-FedSGD: one clipped, noised full-batch
+    gradient per site per round (``dp_clip``, ``dp_feature_scale``; noise set for
+    ``rounds`` steps; default 200 rounds at server step size 0.03). ``server_lr``
+    overrides the strategy's server step size.
+
+    With ``secure_aggregation`` every fit round runs Flower's SecAgg+
+    (``federation.secagg``): the coordinator sees only the masked sum of the sites'
+    updates.
+    """
     if kind not in MEASURES:
         raise ConfigError(f"unknown measurement kind '{kind}' ({', '.join(MEASURES.names())})")
     if strategy is None:  # the defaults chosen on a development set (benchmarks/RESULTS.md)
@@ -400,68 +427,20 @@ def run_federated(
     kind: str,
     *,
     sites: list[str] | None = None,
-    rounds: int | None = None,
-    strategy: str | None = None,
-    mu: float = 0.01,
-    local_epochs: int = 2,
-    lr: float = 3e-3,
-    dp_epsilon: float = 0.0,
-    dp_delta: float = 1e-5,
-    dp_clip: float = 2.0,
-    dp_steps: int = 10,
-    dp_feature_scale: float = 3.0,
-    dp_lr: float = 0.03,
-    dp_lr_schedule: str = "linear",
-    patience: int = 3,
-    server_lr: float | None = None,
-    server_momentum: float = 0.5,
-    dp_server_momentum: float = 0.0,
-    seed: int = 0,
-    secure_aggregation: bool = False,
-    out: Path | None = None,
     timeout: float = 900.0,
     debug_dump: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    **recipe: Any,
 ) -> dict[str, Any]:
     """Train ``kind`` across the running federation; return the run's result (with path).
 
-    ``strategy`` (default ``fedavg``, with DP ``fedadam``: chosen on a development set,
-    ``benchmarks/RESULTS.md``) ``fedavg`` / ``fedprox`` (``mu``): each site runs ``local_epochs`` of
-    minibatch Adam at ``lr`` per round (``rounds`` default 5); the coordinator steps from
-    the sites' average with server momentum (``server_momentum``, ``server_lr`` default
-    1: FedAvgM, ``federation.training.server_step``; 0.5 and 1 chosen on a development
-    set, ``benchmarks/RESULTS.md``; 0 and 1 is plain FedAvg); with DP
-    ``dp_server_momentum`` (0: momentum did not pay there). With ``dp_epsilon`` each site
-    runs ``dp_steps`` full-batch DP steps per round at step size ``dp_lr`` on embeddings
-    scaled by ``dp_feature_scale`` with per-example clip ``dp_clip``, the step size falling
-    over the rounds by ``dp_lr_schedule`` (``lr_factor``); the coordinator sets the noise
-    for ``rounds`` x ``dp_steps`` steps.
-
-    ``fedadam``: each site takes one full-batch step of plain gradient descent at step
-    size 1 per round and the coordinator runs Adam on the example-weighted average
-    (``federation.training.server_adam``, weight decay 1e-4 as the centralized head):
-    exactly full-batch Adam on the union of the sites' data, at the cost of more rounds
-    (default 50 at server step size 0.05; each round is one gradient per site, the same
-    bytes). All rounds run and the last weights are kept (validation is reported, not
-    used to choose). With ``dp_epsilon`` it is DP-FedSGD: one clipped, noised full-batch
-    gradient per site per round (``dp_clip``, ``dp_feature_scale``; noise set for
-    ``rounds`` steps; default 200 rounds at server step size 0.03). ``server_lr``
-    overrides the strategy's server step size.
-
-    With ``secure_aggregation`` every fit round runs Flower's SecAgg+
-    (``federation.secagg``): the coordinator sees only the masked sum of the sites'
-    updates.
+    ``recipe``: the keyword arguments of ``federated_params`` (strategy, rounds, DP, secure
+    aggregation, ...), whose defaults are the recipes chosen in ``benchmarks/RESULTS.md``;
+    an unknown one is a ``TypeError`` before any site is asked.
     """
     from mindcommons.federation.runner import run_job
 
-    params = federated_params(
-        kind, rounds=rounds, strategy=strategy, mu=mu, local_epochs=local_epochs, lr=lr,
-        dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_clip=dp_clip, dp_steps=dp_steps,
-        dp_feature_scale=dp_feature_scale, dp_lr=dp_lr, dp_lr_schedule=dp_lr_schedule,
-        patience=patience, server_lr=server_lr, server_momentum=server_momentum,
-        dp_server_momentum=dp_server_momentum, seed=seed,
-        secure_aggregation=secure_aggregation, out=out,
-    )  # fmt: skip
+    params = federated_params(kind, **recipe)
     return run_job(
         settings, {"job": "train", "params": params}, sites=sites, timeout=timeout,
         debug_dump=debug_dump, progress=progress,

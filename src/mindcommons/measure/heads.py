@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 Weights = list[NDArray[np.float32]]
+_Float = NDArray[np.floating[Any]]  # float32 heads or the coordinator's float64 weights
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class HeadConfig:
             return [(self.in_dim, self.hidden), (self.hidden,), (self.hidden, self.out_dim),
                     (self.out_dim,)]  # fmt: skip
         return [(self.in_dim, self.out_dim), (self.out_dim,)]
+
+
+OPTIMIZERS = ("adam", "sgd")  # FitOptions.optimizer
 
 
 @dataclass
@@ -202,15 +207,16 @@ def _backward(
     return [g.astype(np.float32) for g in grads], norms.astype(np.float32)
 
 
-class _Adam:
-    """Adam with L2 weight decay (as ``torch.optim.Adam``), in numpy."""
+class Adam:
+    """Adam with L2 weight decay (as ``torch.optim.Adam``), in numpy, stepping ``params``
+    in place in their own dtype (the heads' float32; the coordinator's FedAdam, float64)."""
 
-    def __init__(self, params: Weights, lr: float, weight_decay: float) -> None:
+    def __init__(self, params: Sequence[_Float], lr: float, weight_decay: float) -> None:
         self.lr, self.wd, self.t = lr, weight_decay, 0
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
 
-    def step(self, params: Weights, grads: Weights) -> None:
+    def step(self, params: Sequence[_Float], grads: Sequence[_Float]) -> None:
         self.t += 1
         b1, b2 = 0.9, 0.999
         for p, g, m, v in zip(params, grads, self.m, self.v, strict=True):
@@ -222,7 +228,7 @@ class _Adam:
             v += (1 - b2) * g * g
             mhat = m / (1 - b1**self.t)
             vhat = v / (1 - b2**self.t)
-            p -= (self.lr * mhat / (np.sqrt(vhat) + 1e-8)).astype(np.float32)
+            p -= (self.lr * mhat / (np.sqrt(vhat) + 1e-8)).astype(p.dtype)
 
 
 class _SGD:
@@ -272,10 +278,10 @@ def fit(
     if opts.class_weights is not None:
         cw = [np.asarray(opts.class_weights.get(o.key, [1.0] * len(o.labels)), np.float32)
               for o in cfg.outputs]  # fmt: skip
-    if opts.optimizer not in ("adam", "sgd"):
-        raise ValueError(f"unknown optimizer '{opts.optimizer}' (expected adam or sgd)")
-    opt: _Adam | _SGD = (
-        _Adam(params, opts.lr, opts.weight_decay) if opts.optimizer == "adam" else _SGD(opts.lr)
+    if opts.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{opts.optimizer}' (expected {', '.join(OPTIMIZERS)})")
+    opt: Adam | _SGD = (
+        Adam(params, opts.lr, opts.weight_decay) if opts.optimizer == "adam" else _SGD(opts.lr)
     )
     rng = np.random.default_rng(opts.seed)
 
