@@ -140,6 +140,37 @@ def reference_empathy(data: Path, seed: int) -> dict[str, Any]:
     return ref
 
 
+def paired_vs_reference(
+    test: list[Example], pred: Any, data: Path, seed: int, n_boot: int
+) -> dict[str, Any]:
+    """EPITOME: our test predictions against RoBERTa's released ones on the same pairs,
+    per mechanism: ``[ours - RoBERTa, low, high]`` (paired bootstrap) and a verdict."""
+    from mindcommons.datasets import epitome
+    from mindcommons.measure.scores import paired_bootstrap, verdict
+    from mindcommons.measure.train import encode_labels
+
+    spec = MEASURES.get("empathy")
+    outs = epitome.load_reference_outputs(data / "epitome")
+    theirs = np.zeros_like(pred)
+    for j, o in enumerate(spec.outputs):
+        rows = outs[o.key]
+        missing = [e.group for e in test if e.group not in rows]
+        if missing:
+            raise SystemExit(f"RoBERTa outputs for {o.key} lack test pairs {missing[:3]}")
+        theirs[:, j] = [rows[e.group][0] for e in test]
+    diff = paired_bootstrap(spec.outputs, encode_labels(spec, test), pred, theirs,
+                            n_boot=n_boot, seed=seed)  # fmt: skip
+    method = ("paired bootstrap over the test pairs, 95%: beats if the interval of ours - "
+              "RoBERTa is above 0, loses if below, else matches")  # fmt: skip
+    out: dict[str, Any] = {"method": method}
+    for o in spec.outputs:
+        for metric in ("accuracy", "macro_f1"):
+            d = diff[f"{o.key}.{metric}"]
+            out[f"{o.key}.{metric}"] = {"difference": [round(x, 4) for x in d],
+                                        "verdict": verdict(d)}  # fmt: skip
+    return out
+
+
 def run_one(kind: str, data: Path, cache: Path, hidden: list[int], seed: int, n_boot: int,
             epochs: int) -> dict[str, Any]:  # fmt: skip
     spec = MEASURES.get(kind)
@@ -246,6 +277,8 @@ def run_finetune(
         "artifact_roundtrip": roundtrip,
         "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "reference": reference,
+        **({"versus_reference": paired_vs_reference(test, pred, data, seed, n_boot)}
+           if kind == "empathy" else {}),
     }  # fmt: skip
 
 
@@ -275,6 +308,8 @@ def score_home(kind: str, data: Path, seed: int, n_boot: int, home: Path) -> dic
         "intervals": {k: v for k, v in intervals.items() if k in keep or k in per_key},
         "per_output": per_key, "predict_seconds": round(seconds, 2),
         "texts_per_second": round(len(items) / seconds, 1), "reference": reference,
+        **({"versus_reference": paired_vs_reference(test, pred, data, seed, n_boot)}
+           if kind == "empathy" else {}),
     }  # fmt: skip
 
 

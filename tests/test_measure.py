@@ -16,7 +16,7 @@ from sklearn.metrics import f1_score
 from mindcommons.errors import InputError, PrerequisiteError
 from mindcommons.measure import MEASURES, heads, load_measurer, privacy
 from mindcommons.measure.kinds import read_jsonl
-from mindcommons.measure.scores import bootstrap, score_outputs
+from mindcommons.measure.scores import bootstrap, paired_bootstrap, score_outputs, verdict
 
 BIN = ("0", "1")
 
@@ -103,6 +103,39 @@ def test_scores_match_sklearn_and_intervals_cover() -> None:
     binary = (heads.OutputSpec("t", BIN),)
     yb, pb = (y > 0).astype(np.int64), (pred > 0).astype(np.int64)
     assert score_outputs(binary, yb, pb)["macro_f1"] == pytest.approx(f1_score(yb[:, 0], pb[:, 0]))
+
+
+def test_paired_bootstrap_separates_a_better_model_from_an_equal_one() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, size=(400, 1))
+    noise = rng.integers(0, 3, size=(400, 1))
+    good = np.where(rng.random((400, 1)) < 0.9, y, noise)
+    weak = np.where(rng.random((400, 1)) < 0.6, y, noise)
+    out = (heads.OutputSpec("ER", ("0", "1", "2")),)
+    diff = paired_bootstrap(out, y, good, weak, n_boot=300, seed=1)
+    acc = diff["ER.accuracy"]
+    point = score_outputs(out, y, good)["ER.accuracy"] - score_outputs(out, y, weak)["ER.accuracy"]
+    assert acc[0] == pytest.approx(point) and acc[1] <= point <= acc[2]
+    assert (
+        verdict(acc) == "beats"
+        and verdict(paired_bootstrap(out, y, weak, good)["ER.accuracy"]) == "loses"
+    )
+    same = paired_bootstrap(out, y, good, good.copy(), n_boot=50)
+    assert same["macro_f1"] == [0.0, 0.0, 0.0] and verdict(same["macro_f1"]) == "matches"
+    # a model that differs from the other on 8 of 400 rows, right on 4 of them and wrong
+    # on 4, is not different; one always wrong where they differ is worse (pairing)
+    right, wrong = (
+        np.flatnonzero(good[:, 0] != y[:, 0])[:4],
+        np.flatnonzero(good[:, 0] == y[:, 0])[:4],
+    )
+    close = good.copy()
+    close[right], close[wrong] = y[right], (y[wrong] + 1) % 3
+    worse = good.copy()
+    worse[wrong] = (y[wrong] + 1) % 3
+    assert verdict(paired_bootstrap(out, y, worse, good, n_boot=300)["ER.accuracy"]) == "loses"
+    assert verdict(paired_bootstrap(out, y, close, good, n_boot=300)["ER.accuracy"]) == "matches"
+    with pytest.raises(ValueError, match="400 truths, 399 and 400 predictions"):
+        paired_bootstrap(out, y, good[:399], weak)
 
 
 def test_jsonl_format_and_errors(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ For an output with labels ``("0", "1")`` (a multi-label key) the score is the F1
 for other outputs it is accuracy, macro-F1 (mean over labels, as scikit-learn's
 ``average="macro"``) and weighted-F1 (weighted by support, as ``average="weighted"``).
 A kind's headline ``macro_f1`` is the mean over outputs of their macro-F1 (multi-class) or
-positive-class F1 (binary keys). Percentile intervals come from resampling examples.
+positive-class F1 (binary keys). Percentile intervals come from resampling examples;
+``paired_bootstrap`` compares two models' predictions on the same examples (the same
+resampled rows for both), which is what "matches" or "beats" a reference means.
 """
 
 from __future__ import annotations
@@ -94,3 +96,44 @@ def bootstrap(
         for name, v in samples.items()
         if not name.endswith(".n")
     }
+
+
+def paired_bootstrap(
+    outputs: Sequence[OutputSpec],
+    y_true: NDArray[np.int64],
+    pred_a: NDArray[np.int64],
+    pred_b: NDArray[np.int64],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """``{metric: [a - b, low, high]}``: each metric of ``score_outputs`` for predictions
+    ``a`` minus ``b`` on the same examples, with a percentile interval from resampling
+    the examples (both scored on the same rows, so their shared difficulty cancels)."""
+    if not (len(y_true) == len(pred_a) == len(pred_b)):
+        raise ValueError(f"{len(y_true)} truths, {len(pred_a)} and {len(pred_b)} predictions")
+    n = len(y_true)
+    if n == 0:
+        return {}
+    a, b = score_outputs(outputs, y_true, pred_a), score_outputs(outputs, y_true, pred_b)
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        sa = score_outputs(outputs, y_true[idx], pred_a[idx])
+        sb = score_outputs(outputs, y_true[idx], pred_b[idx])
+        for name, value in sa.items():
+            samples.setdefault(name, []).append(value - sb[name])
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {
+        name: [a[name] - b[name], float(np.percentile(v, lo)), float(np.percentile(v, hi))]
+        for name, v in samples.items()
+        if not name.endswith(".n")
+    }
+
+
+def verdict(difference: Sequence[float]) -> str:
+    """``beats`` / ``matches`` / ``loses`` from ``[a - b, low, high]`` (interval vs 0)."""
+    _, low, high = difference
+    return "beats" if low > 0 else "loses" if high < 0 else "matches"
