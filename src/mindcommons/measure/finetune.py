@@ -91,6 +91,10 @@ class FinetuneConfig:
     rationale_weight: float = 0.0
     # the base encoder fine-tuned (measure.encoders: "minilm", "mpnet")
     encoder: str = "minilm"
+    # recompute each layer's activations in the backward pass instead of keeping them:
+    # halves peak memory for ~40% more time per step (all-mpnet-base-v2, 16 x 256 tokens:
+    # 7.8 -> 3.9 GB, 18 -> 25 s)
+    checkpointing: bool = False
     seed: int = 0
 
     def check(self) -> None:
@@ -157,6 +161,23 @@ def load_base(encoder: str = encoders.DEFAULT) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     return tokenizer, model
+
+
+def enable_checkpointing(model: Any) -> None:
+    """Activation checkpointing on every encoder layer (``torch.utils.checkpoint``), for
+    any encoder whose layers sit in ``model.encoder.layer`` (BERT, MPNet: transformers'
+    own switch does not cover MPNet)."""
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in model.encoder.layer:
+        forward = layer.forward
+
+        def checkpointed(*args: Any, _forward: Any = forward, **kwargs: Any) -> Any:
+            if not _torch().is_grad_enabled():  # evaluation: nothing to recompute
+                return _forward(*args, **kwargs)
+            return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+
+        layer.forward = checkpointed
 
 
 def trainable_prefixes(model: Any, layers: int) -> list[str]:
@@ -581,6 +602,8 @@ def finetune(
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     tokenizer, model = load_base(options.encoder)
+    if options.checkpointing:
+        enable_checkpointing(model)
     cfg = heads.HeadConfig(in_dim=int(model.config.hidden_size), outputs=kind.outputs, hidden=0)
     prefixes = trainable_prefixes(model, options.layers)
     n_layers = int(model.config.num_hidden_layers)
