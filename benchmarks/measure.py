@@ -226,7 +226,8 @@ def run_finetune(
     config = FinetuneConfig(
         epochs=opts["epochs"], layers=opts["layers"], lr=opts["lr"], head_lr=opts["head_lr"],
         max_length=opts["max_length"] or FT_MAX_LENGTH[kind], batch_size=opts["batch_size"],
-        max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"], seed=seed,
+        max_seconds=opts["max_seconds"], class_weighting=opts["class_weighting"],
+        seed=seed if opts["train_seed"] < 0 else opts["train_seed"],
         pair_truncation=opts["pair_truncation"], rationale_weight=opts["rationale_weight"],
         encoder=opts["encoder"], checkpointing=opts["checkpointing"],
     )  # fmt: skip
@@ -362,6 +363,12 @@ def main() -> None:
         help="base encoder to fine-tune: minilm, or mpnet (all-mpnet-base-v2; large-encoder extra)",
     )
     ap.add_argument(
+        "--ft-train-seed",
+        type=int,
+        default=-1,
+        help="fine-tuning's own seed (weights, batches) on the same split (-1: --seed)",
+    )
+    ap.add_argument(
         "--ft-checkpointing",
         action="store_true",
         help="activation checkpointing: about half the peak memory, ~40%% slower steps",
@@ -385,6 +392,7 @@ def main() -> None:
                "pair_truncation": args.ft_pair_truncation,
                "rationale_weight": args.ft_rationale_weight, "no_test": args.ft_no_test,
                "encoder": args.ft_encoder, "checkpointing": args.ft_checkpointing,
+               "train_seed": args.ft_train_seed,
                "home": args.ft_home}  # fmt: skip
     if args.ft_score_home:
         kind = args.kinds.split(",")[0] or "empathy"
@@ -423,7 +431,7 @@ def main() -> None:
                "--seed", str(args.seed)]  # fmt: skip
         for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
                      "max_seconds", "class_weighting", "pair_truncation",
-                     "rationale_weight", "encoder", "home"):  # fmt: skip
+                     "rationale_weight", "encoder", "train_seed", "home"):  # fmt: skip
             cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
         if args.ft_no_test:
             cmd.append("--ft-no-test")
