@@ -11,7 +11,7 @@ resampled rows for both), which is what "matches" or "beats" a reference means.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,6 +71,24 @@ def score_outputs(
     return out
 
 
+def _intervals(
+    n: int, stat: Callable[[NDArray[np.int64]], dict[str, float]], n_boot: int, seed: int,
+    level: float,
+) -> dict[str, list[float]]:  # fmt: skip
+    """Percentile intervals of ``stat(rows)`` over ``n_boot`` resamples of ``n`` rows."""
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        for name, value in stat(rng.integers(0, n, n)).items():
+            samples.setdefault(name, []).append(value)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {
+        name: [float(np.percentile(v, lo)), float(np.percentile(v, hi))]
+        for name, v in samples.items()
+        if not name.endswith(".n")
+    }
+
+
 def bootstrap(
     outputs: Sequence[OutputSpec],
     y_true: NDArray[np.int64],
@@ -81,21 +99,10 @@ def bootstrap(
     level: float = 0.95,
 ) -> dict[str, list[float]]:
     """Percentile intervals ``{metric: [low, high]}`` for every metric of ``score_outputs``."""
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    if n == 0:
+    if len(y_true) == 0:
         return {}
-    samples: dict[str, list[float]] = {}
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        for name, value in score_outputs(outputs, y_true[idx], y_pred[idx]).items():
-            samples.setdefault(name, []).append(value)
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {
-        name: [float(np.percentile(v, lo)), float(np.percentile(v, hi))]
-        for name, v in samples.items()
-        if not name.endswith(".n")
-    }
+    return _intervals(len(y_true), lambda idx: score_outputs(outputs, y_true[idx], y_pred[idx]),
+                      n_boot, seed, level)  # fmt: skip
 
 
 def paired_bootstrap(
@@ -113,24 +120,17 @@ def paired_bootstrap(
     the examples (both scored on the same rows, so their shared difficulty cancels)."""
     if not (len(y_true) == len(pred_a) == len(pred_b)):
         raise ValueError(f"{len(y_true)} truths, {len(pred_a)} and {len(pred_b)} predictions")
-    n = len(y_true)
-    if n == 0:
+    if len(y_true) == 0:
         return {}
-    a, b = score_outputs(outputs, y_true, pred_a), score_outputs(outputs, y_true, pred_b)
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {}
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        sa = score_outputs(outputs, y_true[idx], pred_a[idx])
-        sb = score_outputs(outputs, y_true[idx], pred_b[idx])
-        for name, value in sa.items():
-            samples.setdefault(name, []).append(value - sb[name])
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {
-        name: [a[name] - b[name], float(np.percentile(v, lo)), float(np.percentile(v, hi))]
-        for name, v in samples.items()
-        if not name.endswith(".n")
-    }
+
+    def difference(idx: NDArray[np.int64]) -> dict[str, float]:
+        a = score_outputs(outputs, y_true[idx], pred_a[idx])
+        b = score_outputs(outputs, y_true[idx], pred_b[idx])
+        return {name: a[name] - b[name] for name in a}
+
+    point = difference(np.arange(len(y_true)))
+    ci = _intervals(len(y_true), difference, n_boot, seed, level)
+    return {name: [point[name], *ci[name]] for name in ci}
 
 
 def verdict(difference: Sequence[float]) -> str:
