@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pytest
 
 from mindcommons.errors import ConfigError, PrerequisiteError
 from mindcommons.measure import MEASURES, encoders, finetune, load_measurer
-from test_measure_finetune import _rationale_pairs
+from test_measure_finetune import _rationale_pairs, run_train_cli
 
 
 def _split_zip(tmp_path: Path, weights: bytes, parts: int = 3) -> list[Path]:
@@ -130,15 +130,8 @@ def test_mpnet_fine_tunes_with_rationales_and_round_trips(tmp_path: Path) -> Non
 
 
 def test_cli_finetune_encoder_needs_finetune_and_a_known_name(tmp_path: Path) -> None:
-    import os
-    import subprocess
-
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "MINDCOMMONS_HOME": str(tmp_path)}
-        return subprocess.run([sys.executable, "-m", "mindcommons", "train", "empathy",
-                               "--data", str(tmp_path / "absent"), *args],
-                              capture_output=True, text=True, env=env, timeout=120,
-                              check=False)  # fmt: skip
+        return run_train_cli(tmp_path, *args)
 
     out = run("--finetune-encoder", "mpnet")
     assert out.returncode != 0 and "add --finetune" in out.stderr + out.stdout

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -218,17 +221,18 @@ def test_rationale_weight_is_checked_and_needs_spans() -> None:
         finetune.finetune(kind, plain, [], finetune.FinetuneConfig(rationale_weight=0.5))
 
 
-def test_cli_rationale_weight_needs_finetune_and_a_valid_weight(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
+def run_train_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mindcommons train empathy --data HOME/absent ARGS`` in a subprocess."""
+    env = {**os.environ, "MINDCOMMONS_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "mindcommons", "train", "empathy",
+                           "--data", str(home / "absent"), *args],
+                          capture_output=True, text=True, env=env, timeout=120,
+                          check=False)  # fmt: skip
 
+
+def test_cli_rationale_weight_needs_finetune_and_a_valid_weight(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "MINDCOMMONS_HOME": str(tmp_path)}
-        return subprocess.run([sys.executable, "-m", "mindcommons", "train", "empathy",
-                               "--data", str(tmp_path / "absent"), *args],
-                              capture_output=True, text=True, env=env, timeout=120,
-                              check=False)  # fmt: skip
+        return run_train_cli(tmp_path, *args)
 
     out = run("--rationale-weight", "0.5")
     assert out.returncode != 0 and "add --finetune" in out.stderr + out.stdout
