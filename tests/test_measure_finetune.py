@@ -231,12 +231,9 @@ def run_train_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_rationale_weight_needs_finetune_and_a_valid_weight(tmp_path: Path) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_train_cli(tmp_path, *args)
-
-    out = run("--rationale-weight", "0.5")
+    out = run_train_cli(tmp_path, "--rationale-weight", "0.5")
     assert out.returncode != 0 and "add --finetune" in out.stderr + out.stdout
-    out = run("--finetune", "--rationale-weight", "-0.5")
+    out = run_train_cli(tmp_path, "--finetune", "--rationale-weight", "-0.5")
     assert out.returncode != 0 and "rationale-weight -0.5" in out.stderr + out.stdout
 
 
