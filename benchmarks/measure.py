@@ -218,6 +218,8 @@ def run_finetune(
     from mindcommons.measure.finetune import FinetuneConfig, train_finetuned
 
     spec = MEASURES.get(kind)
+    if opts["outputs"]:
+        spec = spec.only(opts["outputs"].split(","))
     load0 = os.getloadavg()[0]
     pool, test, reference = load_kind(kind, data, seed)
     train, val, _ = split_examples(pool, seed + 1, val=0.1, test=0.0)
@@ -373,6 +375,11 @@ def main() -> None:
         action="store_true",
         help="activation checkpointing: about half the peak memory, ~40%% slower steps",
     )
+    ap.add_argument(
+        "--ft-outputs",
+        default="",
+        help="train only these outputs (comma list, e.g. IP: one model per mechanism)",
+    )
     ap.add_argument("--ft-home", default="", help="keep the fine-tuned artifact in this home")
     ap.add_argument(
         "--ft-score-home",
@@ -392,7 +399,7 @@ def main() -> None:
                "pair_truncation": args.ft_pair_truncation,
                "rationale_weight": args.ft_rationale_weight, "no_test": args.ft_no_test,
                "encoder": args.ft_encoder, "checkpointing": args.ft_checkpointing,
-               "train_seed": args.ft_train_seed,
+               "train_seed": args.ft_train_seed, "outputs": args.ft_outputs,
                "home": args.ft_home}  # fmt: skip
     if args.ft_score_home:
         kind = args.kinds.split(",")[0] or "empathy"
@@ -431,7 +438,7 @@ def main() -> None:
                "--seed", str(args.seed)]  # fmt: skip
         for flag in ("layers", "epochs", "lr", "head_lr", "batch_size", "max_length",
                      "max_seconds", "class_weighting", "pair_truncation",
-                     "rationale_weight", "encoder", "train_seed", "home"):  # fmt: skip
+                     "rationale_weight", "encoder", "train_seed", "outputs", "home"):  # fmt: skip
             cmd += [f"--ft-{flag.replace('_', '-')}", str(ft_opts[flag])]
         if args.ft_no_test:
             cmd.append("--ft-no-test")

@@ -106,6 +106,22 @@ def train(
             "rationale spans (EPITOME's rationales; 'rationales' in JSONL); 0: off.",
         ),
     ] = 0.0,
+    outputs: Annotated[
+        str | None,
+        typer.Option(
+            "--outputs",
+            help="Train only these outputs, comma-separated (e.g. IP: one model per EPITOME "
+            "mechanism); saved as <kind>.<outputs> so it never stands in for the whole kind.",
+        ),
+    ] = None,
+    combine: Annotated[
+        str | None,
+        typer.Option(
+            "--combine",
+            help="Train nothing: join per-output models into one <kind> model, e.g. "
+            "'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2' (every output once).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     home: HomeOption = None,
@@ -120,6 +136,20 @@ def train(
     def say(message: str) -> None:
         console.print(f"[dim]{message}[/]", highlight=False)
 
+    if combine is not None:
+        from mindcommons.measure.model import combine_artifacts
+
+        if federated or data is not None or site is not None or finetune or outputs:
+            raise ConfigError(
+                "--combine joins trained models and trains nothing: drop --data, --site, "
+                "--federated, --finetune and --outputs"
+            )
+        path = combine_artifacts(kind, _parts(combine), settings=settings, out=out)
+        _show(console, {"artifact": str(path), "combined": _parts(combine)}, as_json)
+        return
+    wanted_outputs = [k.strip() for k in (outputs or "").split(",") if k.strip()]
+    if outputs is not None and federated:
+        raise ConfigError("--outputs trains locally: drop --federated (or --outputs)")
     tune = None
     if rationale_weight and not finetune:
         raise ConfigError("--rationale-weight trains the encoder: add --finetune")
@@ -161,11 +191,13 @@ def train(
         )
     if site is not None:
         report = tr.train_site(kind, site, settings=settings, out=out, hidden=hidden,
-                               epochs=epochs, seed=seed, progress=say, finetune=tune)  # fmt: skip
+                               epochs=epochs, seed=seed, progress=say, finetune=tune,
+                               outputs=wanted_outputs)  # fmt: skip
     else:
         assert data is not None
         report = tr.train_kind(kind, data, settings=settings, out=out, hidden=hidden,
-                               epochs=epochs, seed=seed, progress=say, finetune=tune)  # fmt: skip
+                               epochs=epochs, seed=seed, progress=say, finetune=tune,
+                               outputs=wanted_outputs)  # fmt: skip
     shown = {
         "artifact": str(report.path), "n_train": report.n_train, "n_test": report.n_test,
         "seconds": report.seconds, "peak_rss_mb": report.peak_rss_mb,
@@ -175,6 +207,20 @@ def train(
                       if k in ("accuracy", "macro_f1", "weighted_f1")},
     }  # fmt: skip
     _show(console, shown, as_json)
+
+
+def _parts(text: str) -> dict[str, str]:
+    """``'ER=empathy@v2,IP=empathy.IP@v1'`` -> ``{"ER": "empathy@v2", ...}``."""
+    parts: dict[str, str] = {}
+    for item in (x.strip() for x in text.split(",")):
+        key, eq, ref = item.partition("=")
+        if not eq or not key.strip() or not ref.strip() or key.strip() in parts:
+            raise ConfigError(
+                f"--combine {text!r}: expected OUTPUT=MODEL pairs, each output once "
+                "(e.g. 'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2')"
+            )
+        parts[key.strip()] = ref.strip()
+    return parts
 
 
 def _show(console: Console, shown: dict[str, Any], as_json: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mindcommons import jsonl
@@ -60,6 +60,19 @@ class MeasureKind:
             if o.key == key:
                 return o
         raise KeyError(key)
+
+    def only(self, keys: Sequence[str]) -> MeasureKind:
+        """This kind restricted to the outputs ``keys`` (one model per output, as
+        EPITOME's one model per mechanism); the name stays, so the artifact is found
+        under it."""
+        known = [o.key for o in self.outputs]
+        unknown = [k for k in keys if k not in known]
+        if unknown or not keys:
+            raise ConfigError(
+                f"outputs {', '.join(unknown) or '(none)'}: {self.name} has outputs "
+                + ", ".join(known)
+            )
+        return replace(self, outputs=tuple(o for o in self.outputs if o.key in keys))
 
 
 MEASURES: Registry[MeasureKind] = Registry("measurement kind")

@@ -9,6 +9,7 @@ for people). It is written to a temporary folder and renamed, so it is whole or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -171,14 +172,18 @@ def resolve_artifact(name_or_path: str | Path, settings: Settings | None = None)
 def load_measurer(name_or_path: str | Path, settings: Settings | None = None) -> Measurer:
     """Load a measurement model by name (latest version), ``name@vN`` or artifact folder."""
     path = resolve_artifact(name_or_path, settings)
+    weights: Weights = []
     try:
         card = json.loads((path / "card.json").read_text(encoding="utf-8"))
-        with np.load(path / "weights.npz") as data:
-            weights = [np.asarray(data[f"w{i}"], np.float32) for i in range(len(data.files))]
+        if "combined" not in card:
+            with np.load(path / "weights.npz") as data:
+                weights = [np.asarray(data[f"w{i}"], np.float32) for i in range(len(data.files))]
     except (OSError, ValueError, KeyError) as err:
         raise InputError(f"unreadable model artifact: {err}", file=str(path)) from err
     if card.get("card_version") != CARD_VERSION:
         raise ConfigError(f"{path}: card version {card.get('card_version')} is not supported")
+    if "combined" in card:
+        return _load_combined(path, card, settings)
     measurer = Measurer(path, card, weights)
     from mindcommons.measure.heads import check_weights
 
@@ -189,10 +194,139 @@ def load_measurer(name_or_path: str | Path, settings: Settings | None = None) ->
     return measurer
 
 
+class CombinedMeasurer(Measurer):
+    """One model assembled from per-output models (``combine_artifacts``): each output's
+    labels come from its own artifact, as EPITOME's one model per mechanism."""
+
+    def __init__(self, path: Path, card: dict[str, Any], parts: dict[str, Measurer]) -> None:
+        kind = MEASURES.get(str(card["kind"]))
+        config = HeadConfig(in_dim=0, outputs=kind.outputs, hidden=0)
+        self.path, self.card, self.kind, self.config = path, card, kind, config
+        self.weights, self.finetuned = [], None
+        self.parts = parts  # output key -> the measurer that predicts it
+
+    def predict_features(self, x: NDArray[np.float32]) -> list[Prediction]:
+        raise ConfigError(
+            f"{self.path}: a combined model predicts from texts (each part has its own encoder)"
+        )
+
+    def predict(
+        self, inputs: Sequence[MeasureInput], *, cache: Path | None = None
+    ) -> list[Prediction]:
+        by_part: dict[int, list[Prediction]] = {}
+        for m in self.parts.values():  # each distinct part runs once
+            if id(m) not in by_part:
+                by_part[id(m)] = m.predict(inputs, cache=cache)
+        out = []
+        for i in range(len(inputs)):
+            labels: dict[str, str] = {}
+            dist: dict[str, dict[str, float]] = {}
+            for o in self.kind.outputs:
+                got = by_part[id(self.parts[o.key])][i]
+                labels[o.key], dist[o.key] = got.labels[o.key], got.probs[o.key]
+            out.append(Prediction(labels, dist))
+        return out
+
+
+def _card_sha256(path: Path) -> str:
+    return hashlib.sha256((path / "card.json").read_bytes()).hexdigest()
+
+
+def combine_artifacts(
+    kind_name: str,
+    parts: Mapping[str, str | Path],
+    *,
+    settings: Settings,
+    out: Path | None = None,
+) -> Path:
+    """Write a combined ``kind_name`` model taking each output from its own artifact.
+
+    ``parts`` maps every output key of the kind to an artifact (``name@vN`` or a folder)
+    that predicts it (trained with ``outputs``, or a whole model). The combined card
+    points at each part by a path relative to itself and its card's SHA-256, so the home
+    can move, and a replaced part is refused when loading. Returns the new folder.
+    """
+    kind = MEASURES.get(kind_name)
+    keys = [o.key for o in kind.outputs]
+    wrong = sorted(set(parts) - set(keys))
+    missing = [k for k in keys if k not in parts]
+    if wrong or missing:
+        raise ConfigError(
+            f"a combined {kind.name} model needs one artifact for each of its outputs "
+            f"{', '.join(keys)}"
+            + (f"; unknown: {', '.join(wrong)}" if wrong else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
+    version = out.name if out is not None else next_version(settings, kind.name)
+    target = out if out is not None else models_dir(settings) / kind.name / version
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} already exists and is not empty: choose another --out")
+    entries: dict[str, dict[str, str]] = {}
+    for key in keys:
+        part = load_measurer(parts[key], settings)
+        if isinstance(part, CombinedMeasurer):
+            raise ConfigError(f"{part.path}: is itself combined; give the artifacts it joins")
+        if part.kind.name != kind.name or key not in [o.key for o in part.config.outputs]:
+            raise ConfigError(
+                f"{part.path}: a {part.kind.name} model with outputs "
+                f"{', '.join(o.key for o in part.config.outputs)} cannot give {kind.name} {key}"
+            )
+        where = Path(os.path.relpath(part.path.resolve(), target.resolve()))
+        entries[key] = {"artifact": where.as_posix(), "card_sha256": _card_sha256(part.path)}
+    card: dict[str, Any] = {
+        "card_version": CARD_VERSION, "name": kind.name, "kind": kind.name,
+        "title": kind.title, "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "combined": entries,
+        "data": {"description": kind.data, "licence": kind.licence},
+        "intended_use": kind.intended_use, "limits": kind.limits,
+    }  # fmt: skip
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+    (tmp / "card.md").write_text(render_card(card), encoding="utf-8")
+    if target.exists():
+        target.rmdir()
+    tmp.rename(target)
+    return target
+
+
+def _load_combined(path: Path, card: dict[str, Any], settings: Settings | None) -> Measurer:
+    kind = MEASURES.get(str(card["kind"]))
+    loaded: dict[str, Measurer] = {}
+    parts: dict[str, Measurer] = {}
+    for o in kind.outputs:
+        entry = card["combined"].get(o.key)
+        if not isinstance(entry, Mapping):
+            raise InputError(
+                f"no part for output {o.key}", file=str(path / "card.json"),
+                field=f"combined.{o.key}",
+            )  # fmt: skip
+        folder = (path / str(entry["artifact"])).resolve()
+        if not (folder / "card.json").exists() or _card_sha256(folder) != entry["card_sha256"]:
+            raise InputError(
+                f"part {entry['artifact']} is missing or was replaced since it was combined "
+                "(card.json SHA-256 differs): combine again",
+                file=str(path / "card.json"), field=f"combined.{o.key}",
+            )  # fmt: skip
+        if str(folder) not in loaded:
+            loaded[str(folder)] = load_measurer(folder, settings)
+        parts[o.key] = loaded[str(folder)]
+    return CombinedMeasurer(path, card, parts)
+
+
 def next_version(settings: Settings, name: str) -> str:
     folder = models_dir(settings) / name
     versions = _versions(folder) if folder.is_dir() else []
     return f"v{int(versions[-1].name[1:]) + 1 if versions else 1}"
+
+
+def artifact_name(kind: MeasureKind) -> str:
+    """``kind.name``, or ``<kind>.<output>+...`` for a model of some of its outputs only
+    (``MeasureKind.only``), so loading a kind by name never finds a partial model."""
+    if [o.key for o in kind.outputs] == [o.key for o in MEASURES.get(kind.name).outputs]:
+        return kind.name
+    return f"{kind.name}." + "+".join(o.key for o in kind.outputs)
 
 
 def save_artifact(
@@ -211,7 +345,7 @@ def save_artifact(
     ``extra_files`` maps a file name to a function writing it (a fine-tuned encoder's
     weights); they are written into the same temporary folder before the rename.
     """
-    name = name or kind.name
+    name = name or artifact_name(kind)
     version = out.name if out is not None else next_version(settings, name)
     target = out if out is not None else models_dir(settings) / name / version
     if target.exists() and any(target.iterdir()):
@@ -280,8 +414,27 @@ def _finetuned_line(card: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _render_combined(card: Mapping[str, Any]) -> str:
+    lines = [
+        f"# {card['name']} {card['version']} — {card['title']}",
+        "",
+        f"Created {card['created']}. Kind `{card['kind']}`, combined: each output comes "
+        "from its own model (read each part's card for its data, training and metrics).",
+        "",
+        "| output | model (relative to this folder) | card SHA-256 |",
+        "|---|---|---|",
+        *(f"| {k} | `{v['artifact']}` | {str(v['card_sha256'])[:12]}… |"
+          for k, v in card["combined"].items()),
+        "", "## Intended use", "", str(card["intended_use"]),
+        "", "## Limits", "", str(card["limits"]),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def render_card(card: Mapping[str, Any]) -> str:
     """The model card as Markdown."""
+    if "combined" in card:
+        return _render_combined(card)
     hidden = int(card["head"]["hidden"])
     lines = [
         f"# {card['name']} {card['version']} — {card['title']}",

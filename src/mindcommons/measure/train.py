@@ -185,6 +185,20 @@ def train_examples(
     return report
 
 
+def restrict(kind: MeasureKind, examples: list[Example], outputs: Sequence[str]) -> list[Example]:
+    """The examples labelled for at least one of ``outputs`` (all examples if none given)."""
+    if not outputs:
+        return examples
+    kind.only(outputs)  # names an unknown output before anything is read further
+    kept = [e for e in examples if any(k in e.labels for k in outputs)]
+    if not kept:
+        raise InputError(
+            f"no example has a label for {', '.join(outputs)}",
+            expected=f"examples labelled for {kind.name}'s outputs",
+        )
+    return kept
+
+
 def train_kind(
     kind_name: str,
     data: Path,
@@ -196,14 +210,18 @@ def train_kind(
     seed: int = 0,
     progress: Progress | None = None,
     finetune: FinetuneConfig | None = None,
+    outputs: Sequence[str] = (),
 ) -> TrainReport:
     """``mindcommons train KIND --data PATH``: public folder or JSONL, split by group.
 
     ``finetune``: fine-tune the encoder too (``measure.finetune``) instead of a head on
-    frozen embeddings; ``hidden`` and ``epochs`` then do not apply.
+    frozen embeddings; ``hidden`` and ``epochs`` then do not apply. ``outputs``: train
+    only these of the kind's outputs (one model per output; ``model.combine_artifacts``
+    joins such models into one).
     """
     kind = MEASURES.get(kind_name)
-    examples = load_examples(kind, data)
+    examples = restrict(kind, load_examples(kind, data), outputs)
+    kind = kind.only(outputs) if outputs else kind
     train, val, test = split_examples(examples, seed)
     if finetune is not None:
         from mindcommons.measure.finetune import train_finetuned
@@ -228,12 +246,14 @@ def train_site(
     seed: int = 0,
     progress: Progress | None = None,
     finetune: FinetuneConfig | None = None,
+    outputs: Sequence[str] = (),
 ) -> TrainReport:
     """Train on one site's own data (its ``train/<kind>.jsonl`` or repository), locally."""
     from mindcommons.measure.kinds import site_examples
 
     kind = MEASURES.get(kind_name)
-    examples = site_examples(kind, settings, site)
+    examples = restrict(kind, site_examples(kind, settings, site), outputs)
+    kind = kind.only(outputs) if outputs else kind
     train, val, test = split_examples(examples, seed, val=0.15, test=0.15)
     if finetune is not None:
         from mindcommons.measure.finetune import train_finetuned
