@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from mindcommons.errors import ConfigError, InputError, PrerequisiteError
 from mindcommons.measure import MEASURES, load_measurer
@@ -56,22 +59,40 @@ def _train(settings: Settings, data: Path, outputs: tuple[str, ...] = ()) -> Pat
     return report.path
 
 
-@pytest.mark.slow
-def test_per_output_models_combine_into_one(tmp_path: Path) -> None:
-    data = _jsonl(tmp_path / "pairs.jsonl")
-    settings = load_settings(tmp_path / "home")
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with an IP-only model (``empathy.IP/v1``) and a whole one (``empathy/v1``);
+    tests copy it before changing anything."""
+    root = tmp_path_factory.mktemp("combine")
+    data = _jsonl(root / "pairs.jsonl")
+    settings = load_settings(root / "home")
     ip_path = _train(settings, data, ("IP",))
-    assert ip_path == tmp_path / "home" / "models" / "empathy.IP" / "v1"
+    assert ip_path == root / "home" / "models" / "empathy.IP" / "v1"
+    assert _train(settings, data) == root / "home" / "models" / "empathy" / "v1"
+    return root / "home"
+
+
+def _copy(trained: Path, to: Path) -> Settings:
+    shutil.copytree(trained, to)
+    return load_settings(to)
+
+
+@pytest.mark.slow
+def test_per_output_models_combine_into_one(trained: Path, tmp_path: Path) -> None:
+    ip_path = trained / "models" / "empathy.IP" / "v1"
     card = json.loads((ip_path / "card.json").read_text())
-    assert [o["key"] for o in card["head"]["outputs"]] == ["IP"] and card["kind"] == "empathy"
+    assert card["name"] == "empathy.IP" and card["kind"] == "empathy"
+    assert [o["key"] for o in card["head"]["outputs"]] == ["IP"]
     assert set(card["metrics"]["test"]) >= {"IP.accuracy", "macro_f1"}
     assert not any(k.startswith(("ER.", "EX.")) for k in card["metrics"]["test"])
+    alone = tmp_path / "alone"
+    shutil.copytree(ip_path, alone / "models" / "empathy.IP" / "v1")
     with pytest.raises(PrerequisiteError):  # a partial model never stands in for the kind
-        load_measurer("empathy", settings)
-    whole_path = _train(settings, data)
-    whole = load_measurer("empathy", settings)
-    assert whole.path == whole_path
+        load_measurer("empathy", load_settings(alone))
 
+    settings = _copy(trained, tmp_path / "home")
+    whole = load_measurer("empathy", settings)
+    assert whole.version == "v1" and not isinstance(whole, CombinedMeasurer)
     parts = {"ER": "empathy@v1", "IP": "empathy.IP@v1", "EX": "empathy@v1"}
     combined_path = combine_artifacts("empathy", parts, settings=settings)
     assert combined_path.name == "v2" and {p.name for p in combined_path.iterdir()} == {
@@ -88,6 +109,8 @@ def test_per_output_models_combine_into_one(tmp_path: Path) -> None:
         assert c.probs["IP"] == i.probs["IP"] and c.labels["IP"] == i.labels["IP"]
     assert [p.labels["IP"] for p in got[1::3]] == ["2"] * len(POSTS)  # learned, per output
     assert "empathy.IP/v1" in (combined_path / "card.md").read_text()
+    with pytest.raises(ConfigError, match="predicts from texts"):
+        combined.predict_features(np.zeros((1, 4), np.float32))
 
     # the home can move: parts are found relative to the combined folder
     moved = tmp_path / "moved"
@@ -104,10 +127,8 @@ def test_per_output_models_combine_into_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_combine_refuses_incomplete_foreign_and_nested_parts(tmp_path: Path) -> None:
-    data = _jsonl(tmp_path / "pairs.jsonl")
-    settings = load_settings(tmp_path / "home")
-    _train(settings, data, ("IP",))
+def test_combine_refuses_incomplete_foreign_and_nested_parts(trained: Path, tmp_path: Path) -> None:
+    settings = _copy(trained, tmp_path / "home")
     with pytest.raises(ConfigError, match="missing: ER, EX"):
         combine_artifacts("empathy", {"IP": "empathy.IP@v1"}, settings=settings)
     with pytest.raises(ConfigError, match="unknown: XX"):
@@ -120,47 +141,51 @@ def test_combine_refuses_incomplete_foreign_and_nested_parts(tmp_path: Path) -> 
     with pytest.raises(PrerequisiteError):
         combine_artifacts("empathy", {k: "empathy@v9" for k in ("ER", "IP", "EX")},
                           settings=settings)  # fmt: skip
-    _train(settings, data)
     combine_artifacts("empathy", {"ER": "empathy@v1", "IP": "empathy.IP@v1", "EX": "empathy@v1"},
                       settings=settings)  # fmt: skip
     with pytest.raises(ConfigError, match="itself combined"):
         combine_artifacts("empathy", {"ER": "empathy@v2", "IP": "empathy.IP@v1",
                                       "EX": "empathy@v1"}, settings=settings)  # fmt: skip
-    assert not list((tmp_path / "home" / "models" / "empathy").glob(".*tmp*"))  # nothing half
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MINDCOMMONS_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "mindcommons", "train", "empathy", *args],
-                          capture_output=True, text=True, env=env, timeout=600,
-                          check=False)  # fmt: skip
+    kept = sorted(p.name for p in (tmp_path / "home" / "models" / "empathy").iterdir())
+    assert kept == ["v1", "v2"]  # nothing half-written by the refusals
 
 
 @pytest.mark.slow
-def test_cli_outputs_and_combine(tmp_path: Path) -> None:
+def test_cli_outputs_and_combine(trained: Path, tmp_path: Path) -> None:
     data = _jsonl(tmp_path / "pairs.jsonl")
     home = tmp_path / "home"
-    out = _cli(home, "--data", str(data), "--outputs", "IP", "--epochs", "30", "--json")
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1])["artifact"] == str(
-        home / "models" / "empathy.IP" / "v1")  # fmt: skip
-    out = _cli(home, "--data", str(data), "--epochs", "30", "--json")
-    assert out.returncode == 0, out.stderr
-    out = _cli(home, "--combine", "ER=empathy@v1,IP=empathy.IP@v1,EX=empathy@v1", "--json")
-    assert out.returncode == 0, out.stderr
-    shown = json.loads(out.stdout.strip().splitlines()[-1])
+    shutil.copytree(trained / "models" / "empathy", home / "models" / "empathy")
+    env = {**os.environ, "MINDCOMMONS_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    runs = [["--data", str(data), "--outputs", "IP", "--epochs", "30"],
+            ["--combine", "ER=empathy@v1,IP=empathy.IP@v1,EX=empathy@v1"]]  # fmt: skip
+    for run in runs:
+        out = subprocess.run(
+            [sys.executable, "-m", "mindcommons", "train", "empathy", *run, "--json"],
+            capture_output=True, text=True, env=env, timeout=600, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        shown = json.loads(out.stdout.strip().splitlines()[-1])
     assert shown["artifact"] == str(home / "models" / "empathy" / "v2")
     assert shown["combined"]["IP"] == "empathy.IP@v1"
-    for args, says in (
+    assert isinstance(load_measurer("empathy", load_settings(home)), CombinedMeasurer)
+    assert (home / "models" / "empathy.IP" / "v1" / "weights.npz").exists()  # from --outputs
+
+    import typer
+
+    from mindcommons.cli.app import _register_commands, app
+
+    _register_commands()
+    command = typer.main.get_command(app)
+    cases: list[tuple[tuple[str, ...], str]] = [
         (("--combine", "ER=empathy@v1,IP"), "expected OUTPUT=MODEL pairs"),
         (("--combine", "ER=a,ER=b"), "each output once"),
         (("--combine", "ER=a", "--data", str(data)), "trains nothing"),
         (("--data", str(data), "--outputs", "XX"), "outputs XX: empathy has outputs"),
         (("--outputs", "IP", "--federated"), "--outputs trains locally"),
-    ):
-        bad = _cli(home, *args)
-        assert bad.returncode != 0 and says in bad.stderr + bad.stdout, (args, bad.stderr)
-        assert "Traceback" not in bad.stderr
+    ]
+    for args, says in cases:
+        bad = CliRunner().invoke(command, ["train", "empathy", "--home", str(home), *args])
+        assert isinstance(bad.exception, ConfigError) and says in str(bad.exception), args
     assert sorted(p.name for p in (home / "models" / "empathy").iterdir()) == ["v1", "v2"]
 
 
