@@ -51,6 +51,22 @@ def test_only_restricts_the_outputs_and_names_unknown_ones() -> None:
         kind.only([])
 
 
+def test_outputs_without_labels_name_the_file_and_nothing_is_saved(tmp_path: Path) -> None:
+    from mindcommons.measure.train import train_kind
+
+    rows = [{"post": f"{p} ({i})", "response": r, "labels": {"ER": labels["ER"]}}
+            for i, p in enumerate(POSTS) for r, labels in RESPONSES]  # fmt: skip
+    data = tmp_path / "er_only.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    settings = load_settings(tmp_path / "home")
+    with pytest.raises(InputError, match="no example has a label for IP") as err:
+        train_kind("empathy", data, settings=settings, outputs=("IP",))
+    assert err.value.file == str(data) and err.value.field == "labels"
+    with pytest.raises(ConfigError, match="outputs XX"):
+        train_kind("empathy", data, settings=settings, outputs=("XX",))
+    assert not (tmp_path / "home" / "models").exists()
+
+
 def _train(settings: Settings, data: Path, outputs: tuple[str, ...] = ()) -> Path:
     from mindcommons.measure.train import train_kind
 

@@ -144,8 +144,9 @@ def train(
                 "--combine joins trained models and trains nothing: drop --data, --site, "
                 "--federated, --finetune and --outputs"
             )
-        path = combine_artifacts(kind, _parts(combine), settings=settings, out=out)
-        _show(console, {"artifact": str(path), "combined": _parts(combine)}, as_json)
+        parts = _parts(combine)
+        path = combine_artifacts(kind, parts, settings=settings, out=out)
+        _show(console, {"artifact": str(path), "combined": parts}, as_json)
         return
     wanted_outputs = [k.strip() for k in (outputs or "").split(",") if k.strip()]
     if outputs is not None and federated:

@@ -63,8 +63,8 @@ class MeasureKind:
 
     def only(self, keys: Sequence[str]) -> MeasureKind:
         """This kind restricted to the outputs ``keys`` (one model per output, as
-        EPITOME's one model per mechanism); the name stays, so the artifact is found
-        under it."""
+        EPITOME's one model per mechanism). The name stays (same loaders and card text);
+        ``model.artifact_name`` saves such a model as ``<kind>.<keys>``."""
         known = [o.key for o in self.outputs]
         unknown = [k for k in keys if k not in known]
         if unknown or not keys:

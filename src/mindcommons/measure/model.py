@@ -257,10 +257,7 @@ def combine_artifacts(
             + (f"; unknown: {', '.join(wrong)}" if wrong else "")
             + (f"; missing: {', '.join(missing)}" if missing else "")
         )
-    version = out.name if out is not None else next_version(settings, kind.name)
-    target = out if out is not None else models_dir(settings) / kind.name / version
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"{target} already exists and is not empty: choose another --out")
+    target, version = _new_target(settings, kind.name, out)
     entries: dict[str, dict[str, str]] = {}
     for key in keys:
         part = load_measurer(parts[key], settings)
@@ -280,15 +277,7 @@ def combine_artifacts(
         "data": {"description": kind.data, "licence": kind.licence},
         "intended_use": kind.intended_use, "limits": kind.limits,
     }  # fmt: skip
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
-    (tmp / "card.md").write_text(render_card(card), encoding="utf-8")
-    if target.exists():
-        target.rmdir()
-    tmp.rename(target)
-    return target
+    return _publish(target, card, lambda _tmp: None)
 
 
 def _load_combined(path: Path, card: dict[str, Any], settings: Settings | None) -> Measurer:
@@ -321,6 +310,34 @@ def next_version(settings: Settings, name: str) -> str:
     return f"v{int(versions[-1].name[1:]) + 1 if versions else 1}"
 
 
+def _new_target(settings: Settings, name: str, out: Path | None) -> tuple[Path, str]:
+    """The folder a new artifact goes to (``out`` or the next version) and its version."""
+    version = out.name if out is not None else next_version(settings, name)
+    target = out if out is not None else models_dir(settings) / name / version
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} already exists and is not empty: choose another --out")
+    return target, version
+
+
+def _publish(target: Path, card: Mapping[str, Any], write: Callable[[Path], None]) -> Path:
+    """Write ``card.json``, ``card.md`` and what ``write`` adds into a temporary folder,
+    then rename it to ``target``: the artifact is whole or absent."""
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True), "utf-8")
+        (tmp / "card.md").write_text(render_card(card), encoding="utf-8")
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        target.rmdir()
+    tmp.rename(target)
+    return target
+
+
 def artifact_name(kind: MeasureKind) -> str:
     """``kind.name``, or ``<kind>.<output>+...`` for a model of some of its outputs only
     (``MeasureKind.only``), so loading a kind by name never finds a partial model."""
@@ -346,10 +363,7 @@ def save_artifact(
     weights); they are written into the same temporary folder before the rename.
     """
     name = name or artifact_name(kind)
-    version = out.name if out is not None else next_version(settings, name)
-    target = out if out is not None else models_dir(settings) / name / version
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"{target} already exists and is not empty: choose another --out")
+    target, version = _new_target(settings, name, out)
     card: dict[str, Any] = {
         "card_version": CARD_VERSION,
         "name": name,
@@ -374,23 +388,14 @@ def save_artifact(
         "limits": kind.limits,
         **card_fields,
     }
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    arrays: dict[str, Any] = {f"w{i}": w for i, w in enumerate(weights)}
-    np.savez(tmp / "weights.npz", **arrays)
-    (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
-    (tmp / "card.md").write_text(render_card(card), encoding="utf-8")
-    try:
-        for file_name, write in (extra_files or {}).items():
-            write(tmp / file_name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        target.rmdir()
-    tmp.rename(target)
-    return target
+
+    def write(tmp: Path) -> None:
+        arrays: dict[str, Any] = {f"w{i}": w for i, w in enumerate(weights)}
+        np.savez(tmp / "weights.npz", **arrays)
+        for file_name, write_file in (extra_files or {}).items():
+            write_file(tmp / file_name)
+
+    return _publish(target, card, write)
 
 
 def _fmt_metric(

@@ -185,18 +185,21 @@ def train_examples(
     return report
 
 
-def restrict(kind: MeasureKind, examples: list[Example], outputs: Sequence[str]) -> list[Example]:
-    """The examples labelled for at least one of ``outputs`` (all examples if none given)."""
+def restrict(
+    kind: MeasureKind, examples: list[Example], outputs: Sequence[str], source: str
+) -> tuple[MeasureKind, list[Example]]:
+    """``kind`` restricted to ``outputs`` and the examples labelled for at least one of
+    them (both unchanged if no outputs are given); ``source`` names the data in errors."""
     if not outputs:
-        return examples
-    kind.only(outputs)  # names an unknown output before anything is read further
+        return kind, examples
+    part = kind.only(outputs)
     kept = [e for e in examples if any(k in e.labels for k in outputs)]
     if not kept:
         raise InputError(
-            f"no example has a label for {', '.join(outputs)}",
-            expected=f"examples labelled for {kind.name}'s outputs",
-        )
-    return kept
+            f"no example has a label for {', '.join(outputs)}", file=source, field="labels",
+            expected=f"examples labelled for {', '.join(outputs)}, or other --outputs",
+        )  # fmt: skip
+    return part, kept
 
 
 def train_kind(
@@ -220,8 +223,7 @@ def train_kind(
     joins such models into one).
     """
     kind = MEASURES.get(kind_name)
-    examples = restrict(kind, load_examples(kind, data), outputs)
-    kind = kind.only(outputs) if outputs else kind
+    kind, examples = restrict(kind, load_examples(kind, data), outputs, str(data))
     train, val, test = split_examples(examples, seed)
     if finetune is not None:
         from mindcommons.measure.finetune import train_finetuned
@@ -252,8 +254,7 @@ def train_site(
     from mindcommons.measure.kinds import site_examples
 
     kind = MEASURES.get(kind_name)
-    examples = restrict(kind, site_examples(kind, settings, site), outputs)
-    kind = kind.only(outputs) if outputs else kind
+    kind, examples = restrict(kind, site_examples(kind, settings, site), outputs, f"site {site}")
     train, val, test = split_examples(examples, seed, val=0.15, test=0.15)
     if finetune is not None:
         from mindcommons.measure.finetune import train_finetuned
