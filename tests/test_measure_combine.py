@@ -174,6 +174,7 @@ def test_cli_outputs_and_combine(trained: Path, tmp_path: Path) -> None:
     env = {**os.environ, "MINDCOMMONS_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     runs = [["--data", str(data), "--outputs", "IP", "--epochs", "30"],
             ["--combine", "ER=empathy@v1,IP=empathy.IP@v1,EX=empathy@v1"]]  # fmt: skip
+    runs.append(["--combine", "ER=empathy@v1,IP=empathy.IP@v1,IP=empathy@v1,EX=empathy@v1"])
     for run in runs:
         out = subprocess.run(
             [sys.executable, "-m", "mindcommons", "train", "empathy", *run, "--json"],
@@ -181,9 +182,10 @@ def test_cli_outputs_and_combine(trained: Path, tmp_path: Path) -> None:
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         shown = json.loads(out.stdout.strip().splitlines()[-1])
-    assert shown["artifact"] == str(home / "models" / "empathy" / "v2")
-    assert shown["combined"]["IP"] == "empathy.IP@v1"
-    assert isinstance(load_measurer("empathy", load_settings(home)), CombinedMeasurer)
+    assert shown["artifact"] == str(home / "models" / "empathy" / "v3")
+    assert shown["combined"]["IP"] == ["empathy.IP@v1", "empathy@v1"]  # repeated: an ensemble
+    ensemble = load_measurer("empathy", load_settings(home))
+    assert isinstance(ensemble, CombinedMeasurer) and len(ensemble.parts["IP"]) == 2
     assert (home / "models" / "empathy.IP" / "v1" / "weights.npz").exists()  # from --outputs
 
     import typer
@@ -194,7 +196,10 @@ def test_cli_outputs_and_combine(trained: Path, tmp_path: Path) -> None:
     command = typer.main.get_command(app)
     cases: list[tuple[tuple[str, ...], str]] = [
         (("--combine", "ER=empathy@v1,IP"), "expected OUTPUT=MODEL pairs"),
-        (("--combine", "ER=a,ER=b"), "each output once"),
+        (
+            ("--combine", "ER=empathy@v1,ER=empathy@v1,IP=empathy.IP@v1,EX=empathy@v1"),
+            "named twice",
+        ),
         (("--combine", "ER=a", "--data", str(data)), "trains nothing"),
         (("--data", str(data), "--outputs", "XX"), "outputs XX: empathy has outputs"),
         (("--outputs", "IP", "--federated"), "--outputs trains locally"),
@@ -202,7 +207,7 @@ def test_cli_outputs_and_combine(trained: Path, tmp_path: Path) -> None:
     for args, says in cases:
         bad = CliRunner().invoke(command, ["train", "empathy", "--home", str(home), *args])
         assert isinstance(bad.exception, ConfigError) and says in str(bad.exception), args
-    assert sorted(p.name for p in (home / "models" / "empathy").iterdir()) == ["v1", "v2"]
+    assert sorted(p.name for p in (home / "models" / "empathy").iterdir()) == ["v1", "v2", "v3"]
 
 
 @pytest.mark.slow
@@ -231,3 +236,41 @@ def test_finetuning_one_output_trains_and_saves_only_it(tmp_path: Path) -> None:
     assert card["training"]["steps"] == 2 and list(card["training"]["class_weights"]) == ["IP"]
     [pred] = load_measurer(report.path).predict([(POSTS[0], RESPONSES[1][0])])
     assert list(pred.labels) == ["IP"] and set(pred.probs["IP"]) == {"0", "1", "2"}
+
+
+@pytest.mark.slow
+def test_an_output_from_several_models_averages_their_probabilities(
+    trained: Path, tmp_path: Path
+) -> None:
+    settings = _copy(trained, tmp_path / "home")
+    parts = {"ER": "empathy@v1", "IP": ["empathy.IP@v1", "empathy@v1"], "EX": "empathy@v1"}
+    path = combine_artifacts("empathy", parts, settings=settings)
+    card = json.loads((path / "card.json").read_text())
+    assert [m["artifact"] for m in card["combined"]["IP"]] == [
+        "../../empathy.IP/v1", "../v1"]  # fmt: skip
+    assert "ensemble" in (path / "card.md").read_text()
+    combined = load_measurer(path)
+    assert isinstance(combined, CombinedMeasurer)
+    whole, ip = load_measurer("empathy@v1", settings), load_measurer("empathy.IP@v1", settings)
+    assert combined.parts["ER"] == [combined.parts["IP"][1]]  # empathy/v1 is loaded once
+    items = [(f"{p} (again)", r) for p in POSTS for r, _ in RESPONSES]
+    for c, w, i in zip(combined.predict(items), whole.predict(items), ip.predict(items),
+                       strict=True):  # fmt: skip
+        mean = {lab: (i.probs["IP"][lab] + w.probs["IP"][lab]) / 2 for lab in ("0", "1", "2")}
+        assert c.probs["IP"] == pytest.approx(mean)
+        assert c.labels["IP"] == max(mean, key=lambda lab: mean[lab])
+        assert c.probs["ER"] == w.probs["ER"] and c.labels["EX"] == w.labels["EX"]
+    with pytest.raises(ConfigError, match="named twice for IP"):
+        combine_artifacts("empathy", {**parts, "IP": ["empathy.IP@v1", "empathy.IP@v1"]},
+                          settings=settings)  # fmt: skip
+    with pytest.raises(ConfigError, match="cannot give empathy ER"):
+        combine_artifacts("empathy", {**parts, "ER": ["empathy@v1", "empathy.IP@v1"]},
+                          settings=settings)  # fmt: skip
+    # one member replaced after combining: refused, naming the output
+    member = tmp_path / "home" / "models" / "empathy.IP" / "v1" / "card.json"
+    member.write_text(member.read_text() + " ")
+    with pytest.raises(InputError, match="replaced since it was combined") as err:
+        load_measurer(path)
+    assert err.value.field == "combined.IP"
+    assert sorted(p.name for p in (tmp_path / "home" / "models" / "empathy").iterdir()) == [
+        "v1", "v2"]  # fmt: skip

@@ -119,7 +119,8 @@ def train(
         typer.Option(
             "--combine",
             help="Train nothing: join per-output models into one <kind> model, e.g. "
-            "'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2' (every output once).",
+            "'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2' (every output at least once; "
+            "an output named twice or more averages those models' probabilities).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -210,17 +211,21 @@ def train(
     _show(console, shown, as_json)
 
 
-def _parts(text: str) -> dict[str, str]:
-    """``'ER=empathy@v2,IP=empathy.IP@v1'`` -> ``{"ER": "empathy@v2", ...}``."""
-    parts: dict[str, str] = {}
+def _parts(text: str) -> dict[str, str | list[str]]:
+    """``'ER=empathy@v2,IP=empathy.IP@v1'`` -> ``{"ER": "empathy@v2", ...}``; an output
+    named more than once gets a list (an ensemble: the mean of their probabilities)."""
+    parts: dict[str, str | list[str]] = {}
     for item in (x.strip() for x in text.split(",")):
         key, eq, ref = item.partition("=")
-        if not eq or not key.strip() or not ref.strip() or key.strip() in parts:
+        key, ref = key.strip(), ref.strip()
+        if not eq or not key or not ref:
             raise ConfigError(
-                f"--combine {text!r}: expected OUTPUT=MODEL pairs, each output once "
-                "(e.g. 'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2')"
+                f"--combine {text!r}: expected OUTPUT=MODEL pairs, every output at least once "
+                "(e.g. 'ER=empathy@v2,IP=empathy.IP@v1,EX=empathy@v2'; "
+                "'ER=a,ER=b' averages a and b)"
             )
-        parts[key.strip()] = ref.strip()
+        had = parts.get(key)
+        parts[key] = ref if had is None else [*([had] if isinstance(had, str) else had), ref]
     return parts
 
 

@@ -196,14 +196,15 @@ def load_measurer(name_or_path: str | Path, settings: Settings | None = None) ->
 
 class CombinedMeasurer(Measurer):
     """One model assembled from per-output models (``combine_artifacts``): each output's
-    labels come from its own artifact, as EPITOME's one model per mechanism."""
+    labels come from its own artifact, as EPITOME's one model per mechanism, or from the
+    mean of several artifacts' probabilities (an ensemble, e.g. training seeds)."""
 
-    def __init__(self, path: Path, card: dict[str, Any], parts: dict[str, Measurer]) -> None:
+    def __init__(self, path: Path, card: dict[str, Any], parts: dict[str, list[Measurer]]) -> None:
         kind = MEASURES.get(str(card["kind"]))
         config = HeadConfig(in_dim=0, outputs=kind.outputs, hidden=0)
         self.path, self.card, self.kind, self.config = path, card, kind, config
         self.weights, self.finetuned = [], None
-        self.parts = parts  # output key -> the measurer that predicts it
+        self.parts = parts  # output key -> the measurers whose probabilities it averages
 
     def predict_features(self, x: NDArray[np.float32]) -> list[Prediction]:
         raise ConfigError(
@@ -214,16 +215,19 @@ class CombinedMeasurer(Measurer):
         self, inputs: Sequence[MeasureInput], *, cache: Path | None = None
     ) -> list[Prediction]:
         by_part: dict[int, list[Prediction]] = {}
-        for m in self.parts.values():  # each distinct part runs once
-            if id(m) not in by_part:
-                by_part[id(m)] = m.predict(inputs, cache=cache)
+        for members in self.parts.values():  # each distinct part runs once
+            for m in members:
+                if id(m) not in by_part:
+                    by_part[id(m)] = m.predict(inputs, cache=cache)
         out = []
         for i in range(len(inputs)):
             labels: dict[str, str] = {}
             dist: dict[str, dict[str, float]] = {}
             for o in self.kind.outputs:
-                got = by_part[id(self.parts[o.key])][i]
-                labels[o.key], dist[o.key] = got.labels[o.key], got.probs[o.key]
+                got = [by_part[id(m)][i].probs[o.key] for m in self.parts[o.key]]
+                mean = [sum(g[lab] for g in got) / len(got) for lab in o.labels]
+                dist[o.key] = dict(zip(o.labels, mean, strict=True))
+                labels[o.key] = o.labels[int(np.argmax(mean))]  # ties: the first label
             out.append(Prediction(labels, dist))
         return out
 
@@ -234,17 +238,18 @@ def _card_sha256(path: Path) -> str:
 
 def combine_artifacts(
     kind_name: str,
-    parts: Mapping[str, str | Path],
+    parts: Mapping[str, str | Path | Sequence[str | Path]],
     *,
     settings: Settings,
     out: Path | None = None,
 ) -> Path:
-    """Write a combined ``kind_name`` model taking each output from its own artifact.
+    """Write a combined ``kind_name`` model taking each output from its own artifact(s).
 
     ``parts`` maps every output key of the kind to an artifact (``name@vN`` or a folder)
-    that predicts it (trained with ``outputs``, or a whole model). The combined card
-    points at each part by a path relative to itself and its card's SHA-256, so the home
-    can move, and a replaced part is refused when loading. Returns the new folder.
+    that predicts it (trained with ``outputs``, or a whole model), or to several: that
+    output's probabilities are then their mean (an ensemble). The combined card points at
+    each part by a path relative to itself and its card's SHA-256, so the home can move,
+    and a replaced part is refused when loading. Returns the new folder.
     """
     kind = MEASURES.get(kind_name)
     keys = [o.key for o in kind.outputs]
@@ -258,18 +263,28 @@ def combine_artifacts(
             + (f"; missing: {', '.join(missing)}" if missing else "")
         )
     target, version = _new_target(settings, kind.name, out)
-    entries: dict[str, dict[str, str]] = {}
+    entries: dict[str, Any] = {}
     for key in keys:
-        part = load_measurer(parts[key], settings)
-        if isinstance(part, CombinedMeasurer):
-            raise ConfigError(f"{part.path}: is itself combined; give the artifacts it joins")
-        if part.kind.name != kind.name or key not in [o.key for o in part.config.outputs]:
-            raise ConfigError(
-                f"{part.path}: a {part.kind.name} model with outputs "
-                f"{', '.join(o.key for o in part.config.outputs)} cannot give {kind.name} {key}"
-            )
-        where = Path(os.path.relpath(part.path.resolve(), target.resolve()))
-        entries[key] = {"artifact": where.as_posix(), "card_sha256": _card_sha256(part.path)}
+        refs = parts[key]
+        refs = [refs] if isinstance(refs, str | Path) else list(refs)
+        if not refs:
+            raise ConfigError(f"a combined {kind.name} model needs an artifact for {key}")
+        members: list[dict[str, str]] = []
+        for ref in refs:
+            part = load_measurer(ref, settings)
+            if isinstance(part, CombinedMeasurer):
+                raise ConfigError(f"{part.path}: is itself combined; give the artifacts it joins")
+            if part.kind.name != kind.name or key not in [o.key for o in part.config.outputs]:
+                raise ConfigError(
+                    f"{part.path}: a {part.kind.name} model with outputs "
+                    f"{', '.join(o.key for o in part.config.outputs)} "
+                    f"cannot give {kind.name} {key}"
+                )
+            where = Path(os.path.relpath(part.path.resolve(), target.resolve())).as_posix()
+            if any(m["artifact"] == where for m in members):
+                raise ConfigError(f"{part.path}: named twice for {key}; give each model once")
+            members.append({"artifact": where, "card_sha256": _card_sha256(part.path)})
+        entries[key] = members[0] if len(members) == 1 else members
     card: dict[str, Any] = {
         "card_version": CARD_VERSION, "name": kind.name, "kind": kind.name,
         "title": kind.title, "version": version,
@@ -280,27 +295,39 @@ def combine_artifacts(
     return _publish(target, card, lambda _tmp: None)
 
 
+def _members(entry: object) -> list[Mapping[str, Any]]:
+    """A combined card's entry for one output: one part, or a list of them (an ensemble)."""
+    found = [m for m in (entry if isinstance(entry, list) else [entry]) if isinstance(m, Mapping)]
+    if not found or len(found) != (len(entry) if isinstance(entry, list) else 1):
+        return []
+    if not all(isinstance(m.get(k), str) for m in found for k in ("artifact", "card_sha256")):
+        return []
+    return found
+
+
 def _load_combined(path: Path, card: dict[str, Any], settings: Settings | None) -> Measurer:
     kind = MEASURES.get(str(card["kind"]))
     loaded: dict[str, Measurer] = {}
-    parts: dict[str, Measurer] = {}
+    parts: dict[str, list[Measurer]] = {}
     for o in kind.outputs:
-        entry = card["combined"].get(o.key)
-        if not isinstance(entry, Mapping):
+        members = _members(card["combined"].get(o.key))
+        if not members:
             raise InputError(
-                f"no part for output {o.key}", file=str(path / "card.json"),
-                field=f"combined.{o.key}",
+                f"no part for output {o.key} (expected {{artifact, card_sha256}} or a list "
+                "of them)", file=str(path / "card.json"), field=f"combined.{o.key}",
             )  # fmt: skip
-        folder = (path / str(entry["artifact"])).resolve()
-        if not (folder / "card.json").exists() or _card_sha256(folder) != entry["card_sha256"]:
-            raise InputError(
-                f"part {entry['artifact']} is missing or was replaced since it was combined "
-                "(card.json SHA-256 differs): combine again",
-                file=str(path / "card.json"), field=f"combined.{o.key}",
-            )  # fmt: skip
-        if str(folder) not in loaded:
-            loaded[str(folder)] = load_measurer(folder, settings)
-        parts[o.key] = loaded[str(folder)]
+        parts[o.key] = []
+        for entry in members:
+            folder = (path / str(entry["artifact"])).resolve()
+            if not (folder / "card.json").exists() or _card_sha256(folder) != entry["card_sha256"]:
+                raise InputError(
+                    f"part {entry['artifact']} is missing or was replaced since it was "
+                    "combined (card.json SHA-256 differs): combine again",
+                    file=str(path / "card.json"), field=f"combined.{o.key}",
+                )  # fmt: skip
+            if str(folder) not in loaded:
+                loaded[str(folder)] = load_measurer(folder, settings)
+            parts[o.key].append(loaded[str(folder)])
     return CombinedMeasurer(path, card, parts)
 
 
@@ -428,8 +455,11 @@ def _render_combined(card: Mapping[str, Any]) -> str:
         "",
         "| output | model (relative to this folder) | card SHA-256 |",
         "|---|---|---|",
-        *(f"| {k} | `{v['artifact']}` | {str(v['card_sha256'])[:12]}… |"
-          for k, v in card["combined"].items()),
+        *(f"| {k} | `{m['artifact']}` | {str(m['card_sha256'])[:12]}… |"
+          for k, v in card["combined"].items() for m in _members(v)),
+        *(["", "An output with several rows is an ensemble: the mean of those models' "
+            "probabilities."] if any(isinstance(v, list) for v in card["combined"].values())
+          else []),
         "", "## Intended use", "", str(card["intended_use"]),
         "", "## Limits", "", str(card["limits"]),
     ]  # fmt: skip
