@@ -266,6 +266,18 @@ def test_an_output_from_several_models_averages_their_probabilities(
     with pytest.raises(ConfigError, match="cannot give empathy ER"):
         combine_artifacts("empathy", {**parts, "ER": ["empathy@v1", "empathy.IP@v1"]},
                           settings=settings)  # fmt: skip
+    with pytest.raises(ConfigError, match="needs an artifact for EX"):
+        combine_artifacts("empathy", {**parts, "EX": []}, settings=settings)
+    # a card whose ensemble entry is not a list of {artifact, card_sha256}: named, not loaded
+    broken = path.parent / "broken"  # beside it, so the relative paths still resolve
+    shutil.copytree(path, broken)
+    bad_card = json.loads((broken / "card.json").read_text())
+    bad_card["combined"]["IP"] = [bad_card["combined"]["IP"][0], "../v1"]
+    (broken / "card.json").write_text(json.dumps(bad_card))
+    with pytest.raises(InputError, match="no part for output IP") as err:
+        load_measurer(broken)
+    assert err.value.field == "combined.IP"
+    shutil.rmtree(broken)
     # one member replaced after combining: refused, naming the output
     member = tmp_path / "home" / "models" / "empathy.IP" / "v1" / "card.json"
     member.write_text(member.read_text() + " ")

@@ -297,12 +297,11 @@ def combine_artifacts(
 
 def _members(entry: object) -> list[Mapping[str, Any]]:
     """A combined card's entry for one output: one part, or a list of them (an ensemble)."""
-    found = [m for m in (entry if isinstance(entry, list) else [entry]) if isinstance(m, Mapping)]
-    if not found or len(found) != (len(entry) if isinstance(entry, list) else 1):
-        return []
-    if not all(isinstance(m.get(k), str) for m in found for k in ("artifact", "card_sha256")):
-        return []
-    return found
+    found: list[Any] = entry if isinstance(entry, list) else [entry]
+    keys = ("artifact", "card_sha256")
+    valid = all(isinstance(m, Mapping) and all(isinstance(m.get(k), str) for k in keys)
+                for m in found)  # fmt: skip
+    return found if found and valid else []
 
 
 def _load_combined(path: Path, card: dict[str, Any], settings: Settings | None) -> Measurer:
